@@ -1,0 +1,118 @@
+"""The Python API: what the CLI calls and what notebooks use.
+
+>>> import sqlrec
+>>> result = sqlrec.demo("sqlrec-demo")                       # doctest: +SKIP
+>>> result.table("recommendations").num_rows                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .config import CONFIG_FILE, load_config
+from .engines.duckdb import DuckDBEngine
+from .errors import ConfigError
+from .inputs import resolve
+from .pipeline import bind_input, run_project
+from .plan import Plan, build_plan, render_one
+from .project import Project, load_project
+from .publish import CURRENT, OutputStore
+from .render import DIALECT
+from .result import RunResult
+from .scaffold import DEMO_DIR, ensure_demo, init_project
+from .validate import parse_stage, pretty
+
+PathLike = str | Path
+
+
+def load(project: PathLike = ".", vars: Mapping[str, Any] | None = None) -> Project:
+    """Load a project's config and stages. `vars` overrides [vars] entries."""
+    overrides = {f"vars.{k}": v for k, v in (vars or {}).items()}
+    return load_project(load_config(_config_path(project), overrides))
+
+
+def run(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
+        report: Callable[[str], None] | None = None, progress: bool = True) -> RunResult:
+    """Run the whole pipeline and publish its outputs atomically."""
+    return run_project(load(project, vars).config, report=report, show_progress=progress)
+
+
+def demo(folder: PathLike = DEMO_DIR, report: Callable[[str], None] | None = None,
+         progress: bool = True) -> RunResult:
+    """Write (or reuse) the demo project in `folder` and run it."""
+    config = ensure_demo(Path(folder))
+    return run(config, report=report, progress=progress)
+
+
+def init(folder: PathLike, with_data: bool = True) -> Path:
+    """Write a commented starter project; returns the path of its sqlrec.toml."""
+    return init_project(Path(folder), with_data=with_data)
+
+
+def render(stage: str, project: PathLike = ".", dialect: str = DIALECT, vars: Mapping[str, Any] | None = None,
+           raw: bool = False) -> str:
+    """A stage's SQL, rendered and pretty-printed (or transpiled to `dialect`, e.g. "spark")."""
+    proj = load(project, vars)
+    sql, _ctx = render_one(proj, stage)
+    if raw:
+        return sql
+    known = set(proj.stages) | {f"src_{i}" for i in proj.config.inputs}
+    tree = parse_stage(sql, stage, proj.stage(stage).path, known)
+    return pretty(tree, dialect)
+
+
+@dataclass(frozen=True)
+class Validation:
+    project: Project
+    plan: Plan
+    input_columns: Mapping[str, list[str]]
+
+
+def validate(project: PathLike = ".", vars: Mapping[str, Any] | None = None) -> Validation:
+    """Everything short of running: config, stages, graph, rendering, SQL parsing, input files and columns."""
+    proj = load(project, vars)
+    plan = build_plan(proj)
+    inputs = resolve(proj.config, plan.inputs)
+    columns = {}
+    with tempfile.TemporaryDirectory(prefix="sqlrec-validate-") as scratch:
+        engine = DuckDBEngine(proj.config.engine, database=Path(scratch) / "v.duckdb",
+                              temp_directory=Path(scratch) / "tmp",
+                              allowed={f.parent for r in inputs.values() for f in r.files}, show_progress=False)
+        try:
+            for name, resolved in inputs.items():
+                bind_input(engine, resolved, proj.config)  # the same checks a run makes
+                columns[name] = engine.input_columns(resolved)
+        finally:
+            engine.close()
+    return Validation(project=proj, plan=plan, input_columns=columns)
+
+
+def list_stages(project: PathLike = ".") -> list[dict[str, Any]]:
+    """One row per stage: name, kind, origin, layer, materialization, published, deps, file, description."""
+    proj = load(project)
+    plan = build_plan(proj, targets=tuple(proj.stages))
+    rows = []
+    for planned in sorted(plan.stages, key=lambda p: (p.stage.layer, p.stage.name)):
+        s = planned.stage
+        rows.append({"stage": s.name, "kind": s.kind, "origin": s.origin, "layer": s.layer or "-",
+                     "materialized": s.header.materialized, "published": s.published,
+                     "deps": list(planned.deps) + [f"source:{x}" for x in planned.sources],
+                     "path": str(s.path), "description": s.header.description})
+    return rows
+
+
+def open_outputs(project: PathLike = ".") -> RunResult:
+    """The currently published run of a project, without running anything."""
+    config = load_config(_config_path(project))
+    store = OutputStore(config.output_dir)
+    if store.current_run() is None:
+        raise ConfigError(f"{config.output_dir} has no published run yet", hint="run `sqlrec run` first")
+    return RunResult.from_run_dir((config.output_dir / CURRENT).resolve())
+
+
+def _config_path(project: PathLike) -> Path:
+    path = Path(project)
+    return path / CONFIG_FILE if path.is_dir() else path

@@ -1,0 +1,59 @@
+"""Checks on a stage's output before anything is published: declared columns, emptiness, keys, nulls.
+
+Queries are built with sqlglot; each failure names the stage, its file, the column and an example row.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .engines.duckdb import DuckDBEngine
+from .errors import OutputCheckError
+from .project import Stage
+from .render import DIALECT
+
+
+def check_columns(engine: DuckDBEngine, stage: Stage) -> None:
+    declared = list(stage.header.column_names)
+    if not declared:
+        return
+    actual = engine.columns(stage.name)
+    if actual != declared:
+        missing = [c for c in declared if c not in actual]
+        extra = [c for c in actual if c not in declared]
+        detail = (f"missing {missing}" if missing else "") + ("; " if missing and extra else "") + \
+                 (f"unexpected {extra}" if extra else "") or "same columns in another order"
+        raise OutputCheckError(
+            f"stage {stage.name} ({stage.path}) returned columns {actual}, but its header declares {declared} "
+            f"({detail})", hint="make the SELECT list match the `columns:` header, or update the header")
+
+
+def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
+    where = f"output {stage.name} (stage {stage.path})"
+    if rows == 0 and not stage.header.allow_empty:
+        raise OutputCheckError(f"{where} is empty; nothing was published",
+                               hint="check the inputs and the stages it reads; add `-- allow_empty: true` to the "
+                                    "header if an empty output is valid")
+    table = exp.to_table(stage.name, quoted=True)
+    for column in stage.header.not_null:
+        query = exp.select("*").from_(table).where(exp.column(column, quoted=True).is_(exp.null())).limit(1)
+        example = engine.con.execute(query.sql(DIALECT)).fetchone()
+        if example is not None:
+            count = engine.scalar(exp.select("count(*)").from_(table)
+                                  .where(exp.column(column, quoted=True).is_(exp.null())).sql(DIALECT))[0]
+            raise OutputCheckError(f"{where}: {count} rows have NULL `{column}`, e.g. "
+                                   f"{_row(engine, stage.name, example)}",
+                                   hint=f"filter or fill NULL {column} in the stage")
+    if stage.header.unique:
+        keys = [exp.column(c, quoted=True) for c in stage.header.unique]
+        query = (exp.select(*keys, "count(*) AS n").from_(table).group_by(*keys)
+                 .having("count(*) > 1").order_by(*keys).limit(1))
+        duplicate = engine.con.execute(query.sql(DIALECT)).fetchone()
+        if duplicate is not None:
+            shown = ", ".join(f"{c}={v!r}" for c, v in zip(stage.header.unique, duplicate))
+            raise OutputCheckError(f"{where}: ({', '.join(stage.header.unique)}) is not unique: {shown} appears "
+                                   f"{duplicate[-1]} times", hint="deduplicate in the stage, or fix its join")
+
+
+def _row(engine: DuckDBEngine, name: str, values: tuple) -> str:
+    return "{" + ", ".join(f"{c}: {v!r}" for c, v in zip(engine.columns(name), values)) + "}"

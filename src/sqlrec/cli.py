@@ -1,0 +1,209 @@
+"""The `sqlrec` command: thin wrappers over the Python API, one error handler for all of them.
+
+Exit codes: 0 ok, 1 internal error (a bug), 2 usage/config, 3 data, 4 runtime, 5 lock (see sqlrec.errors).
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+import traceback
+from pathlib import Path
+
+import click
+
+from . import api
+from .config import CONFIG_FILE
+from .datagen import DemoSize, generate as generate_data
+from .errors import EXIT_CONFIG, EXIT_INTERNAL, SqlrecError
+from .result import RunResult
+from .scaffold import DEMO_DIR, ensure_demo
+
+
+class _Cli(click.Group):
+    """Turns every SqlrecError into one red line and a hint (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SqlrecError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.secho(f"Error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: say so plainly
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.secho(f"Error: internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            click.echo("Hint: rerun with `sqlrec --debug ...` and report the traceback", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@click.version_option(package_name="sqlrec")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """sqlrec: recommendations written in SQL, run in DuckDB over Parquet.
+
+    \b
+    Exit codes: 0 ok, 1 internal error, 2 usage or configuration error,
+                3 data error, 4 runtime error, 5 another run holds the lock.
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+_project_option = click.option("-p", "--project", "project", type=click.Path(path_type=Path), default=None,
+                               help="Project folder or sqlrec.toml (default: the current folder).")
+_var_option = click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
+                           help="Override a [vars] entry; VALUE is read as TOML (10, 0.5, \"text\", [1, 2]).")
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict:
+    values = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
+        try:
+            values[name.strip()] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[name.strip()] = text  # a bare word is a string
+    return values
+
+
+def _project_dir(project: Path | None) -> Path:
+    return project if project is not None else Path(".")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--no-data", is_flag=True, help="Do not generate the small demo data into data/.")
+def init(folder: Path, no_data: bool) -> None:
+    """Create a commented starter project in FOLDER."""
+    config = api.init(folder, with_data=not no_data)
+    click.echo(f"Created {config}")
+    click.echo(f"Next: cd {folder} && sqlrec run")
+
+
+@cli.command()
+@_project_option
+@_var_option
+@click.option("--demo", is_flag=True, help="Run the built-in demo project (written to --demo-dir first).")
+@click.option("--demo-dir", type=click.Path(path_type=Path), default=Path(DEMO_DIR), show_default=True,
+              help="Where the demo project is written and run.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
+@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+def run(project: Path | None, vars_: tuple[str, ...], demo: bool, demo_dir: Path, quiet: bool,
+        no_progress: bool) -> None:
+    """Run the pipeline and publish its outputs.
+
+    Outside any project (no sqlrec.toml here and no --project), runs the demo.
+    """
+    progress = not no_progress
+    if demo or (project is None and not (Path(".") / CONFIG_FILE).exists()):
+        if not demo and not quiet:
+            click.echo(f"No {CONFIG_FILE} here: running the built-in demo project in {demo_dir}/")
+        config = ensure_demo(demo_dir)
+        result = api.run(config, vars=_parse_vars(vars_), progress=progress)
+    else:
+        result = api.run(_project_dir(project), vars=_parse_vars(vars_), progress=progress)
+    _print_summary(result, quiet)
+
+
+def _print_summary(result: RunResult, quiet: bool) -> None:
+    out = result.output_dir
+    if quiet:
+        click.echo(str(out / "current"))
+        return
+    manifest = result.manifest
+    click.echo(f"\nRun {result.run_id} of project {manifest['project']!r}")
+    width = max(len(s["stage"]) for s in manifest["stages"])
+    click.echo(f"  {'stage'.ljust(width)}  {'rows':>10}  {'seconds':>8}")
+    for s in manifest["stages"]:
+        mark = "  -> published" if s["published"] else ""
+        rows = "view" if s["rows"] < 0 else f"{s['rows']:,}"
+        click.echo(f"  {s['stage'].ljust(width)}  {rows:>10}  {s['seconds']:>8.2f}{mark}")
+    click.echo("\nOutputs")
+    for table in result.tables:
+        click.echo(f"  {table:<{width}}  {out / 'current' / table}/")
+    click.echo(f"  snapshot for BI / SQL: {result.snapshot}  (views: {', '.join(result.tables)})")
+    if "recommendations" in result.tables:
+        sample = (result.relation("recommendations").order("user_id, rank").limit(6)
+                  .project("user_id, item_id, round(score, 3) AS score, rank, source"))
+        click.echo("\nSample of recommendations")
+        click.echo(_format_rows(sample))
+    click.echo(f"\nQuery them: python -c \"import duckdb; duckdb.connect('{result.snapshot}', read_only=True).sql('FROM recommendations').show()\"")
+
+
+def _format_rows(relation) -> str:
+    columns = relation.columns
+    rows = [[str(v) for v in row] for row in relation.fetchall()]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("stage")
+@_project_option
+@_var_option
+@click.option("--dialect", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Print the SQL for this engine (spark: transpiled by sqlglot).")
+@click.option("--raw", is_flag=True, help="Print the rendered SQL exactly as it runs, not pretty-printed.")
+def render(stage: str, project: Path | None, vars_: tuple[str, ...], dialect: str, raw: bool) -> None:
+    """Print the SQL of STAGE as it runs."""
+    click.echo(api.render(stage, _project_dir(project), dialect=dialect, vars=_parse_vars(vars_), raw=raw))
+
+
+@cli.command()
+@_project_option
+@_var_option
+def validate(project: Path | None, vars_: tuple[str, ...]) -> None:
+    """Check config, stages, templates, SQL and inputs without running anything."""
+    result = api.validate(_project_dir(project), vars=_parse_vars(vars_))
+    click.echo(f"OK: {len(result.plan.stages)} stages render and parse; "
+               f"publishes {', '.join(result.plan.published)}")
+    for name, columns in result.input_columns.items():
+        click.echo(f"  input {name}: {len(columns)} columns ({', '.join(columns)})")
+
+
+@cli.command(name="ls")
+@_project_option
+def ls(project: Path | None) -> None:
+    """List the project's stages in dependency layers, with their origin and inputs."""
+    rows = api.list_stages(_project_dir(project))
+    width = max(len(r["stage"]) for r in rows)
+    for r in rows:
+        flag = "publish" if r["published"] else r["materialized"]
+        click.echo(f"{r['layer']:<11} {r['stage']:<{width}}  {r['kind']:<6} {r['origin']:<8} {flag:<7} "
+                   f"<- {', '.join(r['deps']) or '-'}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the Parquet files to.")
+@click.option("--users", type=click.IntRange(1), default=DemoSize.users, show_default=True)
+@click.option("--items", type=click.IntRange(8), default=DemoSize.items, show_default=True)
+@click.option("--events", type=click.IntRange(1), default=DemoSize.events, show_default=True)
+@click.option("--seed", type=int, default=DemoSize.seed, show_default=True)
+def generate(out: Path, users: int, items: int, events: int, seed: int) -> None:
+    """Write synthetic retail data (items, users, events) as Parquet."""
+    paths = generate_data(out, DemoSize(users=users, items=items, events=events, seed=seed))
+    for name, path in paths.items():
+        click.echo(f"{name}: {path}")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="sqlrec", standalone_mode=True)
+    except SystemExit as exc:
+        sys.exit(exc.code)
+
+
+if __name__ == "__main__":
+    main()

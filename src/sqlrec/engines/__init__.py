@@ -1,0 +1,1 @@
+"""Execution engines. Only this package (and publish) opens files or database connections."""

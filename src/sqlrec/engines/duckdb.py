@@ -1,0 +1,115 @@
+"""The DuckDB engine: a locked-down connection, inputs bound as views, stages materialised in a scratch database.
+
+Settings come from [engine] in sqlrec.toml. Extension autoinstall/autoload are off, the time zone is UTC, and file
+access is limited to the input files' folders, the staging folder and the spill folder; the configuration is
+locked after setup so a stage cannot loosen it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from ..config import EngineSpec
+from ..errors import DataError, StageRunError
+from ..inputs import ResolvedInput, bind_sql, describe_sql
+from ..progress import progress_line
+from ..render import DIALECT
+
+
+@dataclass(frozen=True)
+class StageStats:
+    rows: int
+    seconds: float
+
+
+def _q(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(DIALECT)
+
+
+class DuckDBEngine:
+    def __init__(self, spec: EngineSpec, database: Path, temp_directory: Path, allowed: Iterable[Path],
+                 show_progress: bool = True):
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                  "temp_directory": str(temp_directory)}
+        if spec.threads:
+            config["threads"] = spec.threads
+        if spec.memory_limit:
+            config["memory_limit"] = spec.memory_limit
+        try:
+            self.con = duckdb.connect(str(database), config=config)
+        except duckdb.Error as exc:
+            raise StageRunError(f"cannot start DuckDB: {exc}", hint="check [engine] in sqlrec.toml") from None
+        folders = sorted({str(p.resolve()).rstrip("/") + "/" for p in [*allowed, temp_directory]})
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET allowed_directories = $dirs", {"dirs": folders})
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET enable_progress_bar = true")  # tracks progress for query_progress() ...
+        self.con.execute("SET enable_progress_bar_print = false")  # ... without DuckDB printing its own bar
+        self.con.execute("SET lock_configuration = true")
+        self.show_progress = show_progress and spec.progress
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- inputs ---------------------------------------------------------------------------------------------
+
+    def input_columns(self, resolved: ResolvedInput) -> list[str]:
+        try:
+            return [d[0] for d in self.con.execute(describe_sql(resolved)).description]
+        except duckdb.Error as exc:
+            files = ", ".join(str(f) for f in resolved.files[:3])
+            raise DataError(f"input `{resolved.spec.name}` ({files}): cannot read it: {_first_line(exc)}",
+                            hint=f"check the file, or `inputs.{resolved.spec.name}.format` in sqlrec.toml") from None
+
+    def bind_input(self, resolved: ResolvedInput, file_columns: list[str]) -> None:
+        self.con.execute(bind_sql(resolved, file_columns))
+
+    # -- stages ---------------------------------------------------------------------------------------------
+
+    def run_sql(self, name: str, sql: str, materialized: str, where: str) -> StageStats:
+        kind = "VIEW" if materialized == "view" else "TABLE"
+        started = time.perf_counter()
+        try:
+            with progress_line(name, self.con.query_progress, enabled=self.show_progress):
+                self.con.execute(f"CREATE OR REPLACE {kind} {_q(name)} AS {sql}")  # name is quoted by sqlglot
+        except duckdb.Error as exc:
+            raise StageRunError(f"stage {name} ({where}) failed in DuckDB: {_first_line(exc)}",
+                                hint=f"inspect the SQL with `sqlrec render {name}`") from None
+        rows = self.count(name) if kind == "TABLE" else -1
+        return StageStats(rows=rows, seconds=time.perf_counter() - started)
+
+    def store_arrow(self, name: str, table: pa.Table) -> int:
+        self.con.register("__sqlrec_arrow", table)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {_q(name)} AS SELECT * FROM __sqlrec_arrow")
+        finally:
+            self.con.unregister("__sqlrec_arrow")
+        return table.num_rows
+
+    def arrow(self, name: str) -> pa.Table:
+        return self.con.execute(f"SELECT * FROM {_q(name)}").to_arrow_table()
+
+    def columns(self, name: str) -> list[str]:
+        return [d[0] for d in self.con.execute(f"SELECT * FROM {_q(name)} LIMIT 0").description]
+
+    def count(self, name: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+
+    def scalar(self, sql: str, params: dict | None = None):
+        return self.con.execute(sql, params or {}).fetchone()
+
+    def copy_to_parquet(self, name: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con.execute(f"COPY {_q(name)} TO $path (FORMAT parquet, COMPRESSION zstd)", {"path": str(path)})
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

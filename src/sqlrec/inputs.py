@@ -1,0 +1,116 @@
+"""Find the files behind each declared input, fingerprint them, and build the SQL that binds them as views.
+
+The bind SQL is built from sqlglot expressions: paths and options are literals, column names identifiers.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from .config import CANONICAL_COLUMNS, Config, InputSpec
+from .errors import ConfigError
+from .render import DIALECT, INPUT_PREFIX
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ResolvedInput:
+    spec: InputSpec
+    files: tuple[Path, ...]
+
+    @property
+    def relation(self) -> str:
+        return INPUT_PREFIX + self.spec.name
+
+
+def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, ResolvedInput]:
+    """Expand each input's paths and globs relative to the project; a pattern that matches nothing is an error."""
+    resolved = {}
+    for name in names if names is not None else tuple(config.inputs):
+        spec = config.inputs[name]
+        files: list[Path] = []
+        for pattern in spec.paths:
+            full = config.root / pattern
+            if glob.has_magic(str(pattern)):
+                matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+            elif full.is_dir():  # a folder of files, e.g. hive partitions
+                matches = sorted(p for p in full.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+            else:
+                matches = [full] if full.is_file() else []
+            if not matches:
+                raise ConfigError(
+                    f"{config.source}: `inputs.{name}.path` = {pattern!r} matches no file (looked for {full})",
+                    hint="paths are relative to the folder holding sqlrec.toml; globs like data/*.parquet work")
+            files.extend(p.resolve() for p in matches)
+        resolved[name] = ResolvedInput(spec=spec, files=tuple(dict.fromkeys(files)))
+    return resolved
+
+
+def fingerprint(resolved: ResolvedInput) -> dict:
+    """Size, modification time and SHA-256 of every file, for the run manifest."""
+    entries = []
+    for path in resolved.files:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        stat = path.stat()
+        entries.append({"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                        "sha256": digest.hexdigest()})
+    return {"format": resolved.spec.format, "files": entries}
+
+
+def reader(resolved: ResolvedInput) -> exp.Expression:
+    """`read_parquet([...files], ...)` or `read_csv([...], ...)` as a sqlglot expression."""
+    spec = resolved.spec
+    files = exp.Array(expressions=[exp.Literal.string(str(p)) for p in resolved.files])
+    options: list[exp.Expression] = []
+
+    def option(name: str, value: exp.Expression) -> None:
+        options.append(exp.EQ(this=exp.column(name), expression=value))
+
+    if spec.hive_partitioning:
+        option("hive_partitioning", exp.true())
+    if spec.format == "parquet":
+        return exp.Anonymous(this="read_parquet", expressions=[files, *options])
+    option("header", exp.true() if spec.header else exp.false())
+    if spec.delimiter is not None:
+        option("delim", exp.Literal.string(spec.delimiter))
+    if spec.encoding is not None:
+        option("encoding", exp.Literal.string(spec.encoding))
+    if spec.names:
+        option("names", exp.Array(expressions=[exp.Literal.string(n) for n in spec.names]))
+    return exp.Anonymous(this="read_csv", expressions=[files, *options])
+
+
+def describe_sql(resolved: ResolvedInput) -> str:
+    return exp.select("*").from_(reader(resolved)).limit(0).sql(DIALECT)
+
+
+def bind_sql(resolved: ResolvedInput, file_columns: list[str]) -> str:
+    """CREATE VIEW src_<name> over the files, renaming mapped columns to their canonical names.
+
+    Unmapped columns pass through under their own names, except those a mapping renames away from.
+    """
+    mapping = dict(resolved.spec.columns)  # canonical -> source
+    renamed_from = {source: canonical for canonical, source in mapping.items()}
+    projections = []
+    for column in file_columns:
+        if column in renamed_from:
+            projections.append(exp.alias_(exp.column(column, quoted=True), renamed_from[column], quoted=True))
+        elif column not in mapping:  # a column named like a canonical one that the mapping replaces is dropped
+            projections.append(exp.column(column, quoted=True))
+    present = {renamed_from.get(c, c) for c in file_columns if c in renamed_from or c not in mapping}
+    for canonical, sql_type in CANONICAL_COLUMNS.get(resolved.spec.name, {}).items():
+        if canonical not in present and sql_type:  # optional and absent: a typed NULL keeps stages uniform
+            projections.append(exp.alias_(exp.cast(exp.null(), sql_type), canonical, quoted=True))
+    query = exp.select(*projections).from_(reader(resolved))
+    view = exp.Create(this=exp.to_table(resolved.relation, quoted=True), kind="VIEW", replace=True,
+                      expression=query)
+    return view.sql(DIALECT)

@@ -1,0 +1,155 @@
+"""Run a project end to end: plan, bind inputs, run stages, check, publish atomically, write the manifest."""
+
+from __future__ import annotations
+
+import difflib
+import platform
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import duckdb
+import jinja2
+import numpy
+import pyarrow as pa
+import sqlglot
+
+from . import __version__
+from .checks import check_columns, check_published
+from .config import REQUIRED_COLUMNS, Config
+from .engines.duckdb import DuckDBEngine, StageStats
+from .errors import DataError, StageRunError
+from .inputs import ResolvedInput, fingerprint, resolve
+from .plan import Plan, PlannedStage, build_plan
+from .project import Project, load_project
+from .publish import OutputStore, build_snapshot, table_path, write_manifest
+from .result import RunResult
+
+Reporter = Callable[[str], None]
+
+
+def new_run_id() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
+
+
+def run_project(config: Config, report: Reporter | None = None, show_progress: bool = True) -> RunResult:
+    report = report or (lambda _msg: None)
+    started_at = datetime.now(timezone.utc)
+    project = load_project(config)
+    plan = build_plan(project)
+    inputs = resolve(config, plan.inputs)
+    store = OutputStore(config.output_dir, config.output.keep_runs)
+    with store.lock():
+        run_id = new_run_id()
+        staging = store.staging(run_id)
+        try:
+            return _run_in_staging(config, project, plan, inputs, store, run_id, staging, report, show_progress,
+                                   started_at)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the published outputs were never touched
+            raise
+
+
+def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
+                    store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
+                    started_at: datetime) -> RunResult:
+    publish_dir = staging / "publish"
+    allowed = {f.parent for r in inputs.values() for f in r.files} | {staging}
+    engine = DuckDBEngine(config.engine, database=staging / "work.duckdb",
+                          temp_directory=(config.root / config.engine.temp_directory).resolve(),
+                          allowed=allowed, show_progress=show_progress)
+    try:
+        for resolved in inputs.values():
+            bind_input(engine, resolved, config)
+        stats = {}
+        for planned in plan.stages:
+            stats[planned.stage.name] = _run_stage(engine, planned, config)
+            report(f"{planned.stage.name}: {stats[planned.stage.name].rows} rows in "
+                   f"{stats[planned.stage.name].seconds:.2f}s")
+        published = [project.stages[n] for n in plan.published]
+        for stage in published:
+            check_published(engine, stage, stats[stage.name].rows)
+        for stage in published:
+            engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name))
+    finally:
+        engine.close()
+    (staging / "work.duckdb").unlink(missing_ok=True)
+    manifest = _manifest(run_id, config, project, plan, inputs, stats, started_at)
+    write_manifest(publish_dir, manifest)
+    build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
+    run_dir = store.commit(run_id, staging)
+    return RunResult.from_run_dir(run_dir)
+
+
+def bind_input(engine: DuckDBEngine, resolved: ResolvedInput, config: Config) -> None:
+    spec = resolved.spec
+    columns = engine.input_columns(resolved)
+    files = ", ".join(str(f) for f in resolved.files[:3]) + (" ..." if len(resolved.files) > 3 else "")
+    for canonical, source_column in spec.columns.items():
+        if source_column not in columns:
+            close = difflib.get_close_matches(source_column, columns, n=1)
+            raise DataError(
+                f"input `{spec.name}` ({files}) has no column `{source_column}` "
+                f"(mapped to `{canonical}` by `inputs.{spec.name}.columns.{canonical}`)"
+                + (f"; did you mean `{close[0]}`?" if close else ""),
+                hint=f"its columns are: {', '.join(columns)}")
+    mapped = {canonical for canonical in spec.columns} | {c for c in columns if c not in spec.columns.values()}
+    for required in REQUIRED_COLUMNS.get(spec.name, ()):
+        if required not in mapped:
+            raise DataError(
+                f"input `{spec.name}` ({files}) has no `{required}` column",
+                hint=f'map one of its columns with `inputs.{spec.name}.columns.{required} = "<your column>"` '
+                     f"in {config.source}; its columns are: {', '.join(columns)}")
+    engine.bind_input(resolved, columns)
+
+
+def _run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
+    stage = planned.stage
+    if stage.kind == "sql":
+        stats = engine.run_sql(stage.name, planned.sql, stage.header.materialized, str(stage.path))
+    else:
+        stats = _run_python(engine, planned, config)
+    check_columns(engine, stage)
+    return stats
+
+
+def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
+    stage = planned.stage
+    started = time.perf_counter()
+    tables = {name: engine.arrow(name) for name in planned.deps}
+    try:
+        result = stage.func(tables, dict(config.vars))
+    except Exception as exc:
+        raise StageRunError(f"python stage {stage.name} ({stage.path}) raised {type(exc).__name__}: {exc}",
+                            hint="run it with --debug for the traceback") from exc
+    if not isinstance(result, pa.Table):
+        raise StageRunError(f"python stage {stage.name} ({stage.path}) returned {type(result).__name__}, "
+                            "not a pyarrow.Table", hint="return pyarrow.table({...}) with the declared columns")
+    rows = engine.store_arrow(stage.name, result)
+    return StageStats(rows=rows, seconds=time.perf_counter() - started)
+
+
+def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
+              stats: Mapping[str, StageStats], started_at: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "project": config.name,
+        "config_file": str(config.source),
+        "config_hash": config.hash,
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "versions": {"sqlrec": __version__, "duckdb": duckdb.__version__, "sqlglot": sqlglot.__version__,
+                     "jinja2": jinja2.__version__, "numpy": numpy.__version__, "pyarrow": pa.__version__,
+                     "python": platform.python_version()},
+        "vars": dict(config.vars),
+        "inputs": {name: fingerprint(r) for name, r in inputs.items()},
+        "published": list(plan.published),
+        "stages": [{"stage": p.stage.name, "kind": p.stage.kind, "origin": p.stage.origin,
+                    "path": str(p.stage.path), "materialized": p.stage.header.materialized,
+                    "published": p.stage.published, "deps": list(p.deps), "sources": list(p.sources),
+                    "rows": stats[p.stage.name].rows, "seconds": round(stats[p.stage.name].seconds, 4)}
+                   for p in plan.stages],
+    }

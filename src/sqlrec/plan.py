@@ -1,0 +1,175 @@
+"""Turn a project into an ordered plan: render every stage, build the ref() graph, select what the published
+outputs need, parse and lint each selected stage. Pure: nothing here touches data or a database.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+from dataclasses import dataclass
+from typing import Mapping
+
+from sqlglot import exp
+
+from .errors import ConfigError, ProjectError
+from .project import Project, Stage
+from .render import INPUT_PREFIX, RenderContext, make_environment, render_stage
+from .validate import parse_stage
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    stage: Stage
+    deps: tuple[str, ...]  # stages this one reads
+    sources: tuple[str, ...]  # inputs this one reads
+    sql: str | None = None  # rendered DuckDB SQL (SQL stages)
+    tree: exp.Expression | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    stages: tuple[PlannedStage, ...]  # in execution order
+    published: tuple[str, ...]
+
+    def __getitem__(self, name: str) -> PlannedStage:
+        for planned in self.stages:
+            if planned.stage.name == name:
+                return planned
+        raise KeyError(name)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(sorted({s for p in self.stages for s in p.sources}))
+
+
+def render_one(project: Project, name: str, env=None) -> tuple[str, RenderContext]:
+    """Render a single SQL stage (for `sqlrec render`): its SQL and what it referred to."""
+    stage = project.stage(name)
+    if stage.kind != "sql":
+        raise ProjectError(f"stage `{name}` is a Python stage ({stage.path}); it has no SQL to render")
+    env = env or make_environment(project.macro_files)
+    ctx = _context(project, name)
+    return render_stage(env, stage.path, ctx), ctx
+
+
+def _context(project: Project, name: str) -> RenderContext:
+    return RenderContext(stage=name, relations=lambda n: n if n in project.stages else None,
+                         inputs=frozenset(project.config.inputs), vars=project.config.vars)
+
+
+def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan:
+    """Plan the stages that `targets` (default: every published stage) need, in dependency order."""
+    env = make_environment(project.macro_files)
+    rendered: dict[str, tuple[str | None, RenderContext | None]] = {}
+    vars_read: set[str] = set()
+    for name, stage in project.stages.items():
+        if stage.kind == "sql":
+            sql, ctx = render_one(project, name, env)
+            rendered[name] = (sql, ctx)
+            vars_read |= ctx.vars_read
+        else:
+            rendered[name] = (None, None)
+
+    deps = {name: _deps(project, name, ctx) for name, (_, ctx) in rendered.items()}
+    _check_cycles(project, deps)
+    _check_unused_vars(project, vars_read)
+
+    if targets is None:
+        targets = tuple(n for n, s in project.stages.items() if s.published)
+        if not targets:
+            raise ProjectError("no stage to publish: the project has no stage in a sql/publish/ folder",
+                               hint="add sql/publish/<table>.sql selecting from the stages you want published")
+    for target in targets:
+        project.stage(target)
+    selected = _ancestors(targets, deps)
+    order = _topological(selected, deps)
+
+    known = set(project.stages) | {INPUT_PREFIX + i for i in project.config.inputs}
+    planned = []
+    for name in order:
+        stage = project.stages[name]
+        sql, ctx = rendered[name]
+        if ctx is not None and ctx.missing_sources:
+            missing = ctx.missing_sources[0]
+            raise ConfigError(
+                f"stage {name} ({stage.path}) reads input `{missing}`, which {project.config.source} does not declare",
+                hint=f"add [inputs.{missing}] with its path, or disable the stage with [stages.{name}] enabled = false")
+        tree = parse_stage(sql, name, stage.path, known) if sql is not None else None
+        planned.append(PlannedStage(stage=stage, deps=deps[name], sources=tuple(ctx.sources) if ctx else (),
+                                    sql=sql, tree=tree))
+    return Plan(stages=tuple(planned), published=tuple(n for n in order if project.stages[n].published))
+
+
+def _deps(project: Project, name: str, ctx: RenderContext | None) -> tuple[str, ...]:
+    stage = project.stages[name]
+    refs = tuple(ctx.refs) if ctx is not None else stage.inputs
+    for ref in refs:
+        if ref not in project.stages:
+            if ref in project.disabled:
+                raise ProjectError(f"stage {name} ({stage.path}) reads stage `{ref}`, which sqlrec.toml disables",
+                                   hint=f"enable `{ref}` again, or disable `{name}` too")
+            close = difflib.get_close_matches(ref, list(project.stages), n=1)
+            raise ProjectError(
+                f"stage {name} ({stage.path}) refers to unknown stage `{ref}`"
+                + (f" (did you mean `{close[0]}`, {project.stages[close[0]].path}?)" if close else ""),
+                hint="`sqlrec ls` lists the stages; inputs are read with source('name'), not ref()")
+    return refs
+
+
+def _check_cycles(project: Project, deps: Mapping[str, tuple[str, ...]]) -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in deps[node]:
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep]
+                files = ", ".join(f"{n} ({project.stages[n].path})" for n in cycle[:-1])
+                raise ProjectError(f"stages depend on each other in a cycle: {' -> '.join(cycle)}",
+                                   hint=f"break the cycle between: {files}")
+            if state.get(dep) is None:
+                visit(dep, path)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(deps):
+        if node not in state:
+            visit(node, [])
+
+
+def _check_unused_vars(project: Project, read: set[str]) -> None:
+    for name in project.config.vars:
+        if name not in read:
+            close = difflib.get_close_matches(name, sorted(read), n=1)
+            raise ConfigError(f"{project.config.source}: `vars.{name}` is not read by any stage"
+                              + (f" (did you mean `{close[0]}`?)" if close else ""),
+                              hint="remove it, or read it in a stage with var('" + name + "')")
+
+
+def _ancestors(targets, deps) -> set[str]:
+    seen: set[str] = set()
+    stack = list(targets)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(deps[node])
+    return seen
+
+
+def _topological(selected: set[str], deps: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Kahn's algorithm, taking ready stages in name order so the plan is the same on every run."""
+    waiting = {n: {d for d in deps[n] if d in selected} for n in selected}
+    ready = [n for n, d in waiting.items() if not d]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for other, needs in waiting.items():
+            if node in needs:
+                needs.discard(node)
+                if not needs and other not in order and other not in ready:
+                    heapq.heappush(ready, other)
+    return order

@@ -1,0 +1,177 @@
+"""Publish a run so that no reader ever sees half of it.
+
+Layout of the output folder:
+
+    .lock                      held by the running `sqlrec run` (a second run exits with code 5)
+    .staging/<run_id>/         private to one run: scratch database, staged Parquet, the new snapshot
+    runs/<run_id>/<table>/data.parquet, runs/<run_id>/run_manifest.json
+    current -> runs/<run_id>   a symlink, switched with os.replace (atomic on POSIX)
+    sqlrec.duckdb              the snapshot BI tools read; rebuilt as a new file and swapped in with os.replace
+
+A run writes only under .staging/ until its outputs pass their checks. A failed or killed run leaves `current` and
+`sqlrec.duckdb` as they were; its leftovers are under .staging/ (never under runs/ or current/, so glob reads are
+unaffected), and the next run removes them. A reader holding the old snapshot open keeps reading the old file.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Mapping
+
+import duckdb
+from sqlglot import exp
+
+from .errors import LockError
+from .project import Stage
+from .render import DIALECT
+
+SNAPSHOT = "sqlrec.duckdb"
+CURRENT = "current"
+RUNS = "runs"
+STAGING = ".staging"
+MANIFEST = "run_manifest.json"
+DATA_SCHEMA = "sqlrec_data"  # tables live here; analysts read the views of the same name in `main`
+
+
+class OutputStore:
+    def __init__(self, root: Path, keep_runs: int = 5):
+        self.root = root
+        self.keep_runs = keep_runs
+
+    @property
+    def snapshot(self) -> Path:
+        return self.root / SNAPSHOT
+
+    @property
+    def current(self) -> Path:
+        return self.root / CURRENT
+
+    def current_run(self) -> str | None:
+        try:
+            return Path(os.readlink(self.current)).name
+        except OSError:
+            return None
+
+    @contextmanager
+    def lock(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise LockError(f"another sqlrec run is publishing to {self.root}",
+                                    hint="wait for it to finish; the lock is released when it exits") from None
+                raise
+            self._clean_leftovers()
+            yield
+        finally:
+            handle.close()  # closing releases the lock, also when the process is killed
+
+    def _clean_leftovers(self) -> None:
+        """Remove what a failed or killed run left behind. Only called with the lock held."""
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        for leftover in self.root.glob(".tmp-*"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+    def staging(self, run_id: str) -> Path:
+        path = self.root / STAGING / run_id
+        (path / "publish").mkdir(parents=True, exist_ok=True)
+        return path
+
+    def commit(self, run_id: str, staging: Path) -> Path:
+        """Move the staged run into runs/, switch `current` and the snapshot, prune old runs."""
+        runs = self.root / RUNS
+        runs.mkdir(exist_ok=True)
+        final = runs / run_id
+        os.rename(staging / "publish", final)  # same file system: atomic, and nobody reads runs/<new id> yet
+        link = self.root / f".tmp-current-{run_id}"
+        link.unlink(missing_ok=True)
+        os.symlink(Path(RUNS) / run_id, link)
+        os.replace(link, self.current)
+        os.replace(staging / SNAPSHOT, self.snapshot)
+        _fsync_dir(self.root)
+        shutil.rmtree(staging, ignore_errors=True)
+        self._prune(runs, keep=run_id)
+        return final
+
+    def _prune(self, runs: Path, keep: str) -> None:
+        ids = sorted(p.name for p in runs.iterdir() if p.is_dir())
+        for old in ids[:-self.keep_runs]:
+            if old != keep:
+                shutil.rmtree(runs / old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def table_path(publish_dir: Path, table: str) -> Path:
+    return publish_dir / table / "data.parquet"
+
+
+def write_manifest(publish_dir: Path, manifest: Mapping) -> None:
+    (publish_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def build_snapshot(path: Path, publish_dir: Path, stages: list[Stage], manifest: Mapping) -> None:
+    """A new, self-contained DuckDB file: one table per output in `sqlrec_data`, one documented view in `main`."""
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE SCHEMA {DATA_SCHEMA}")
+        for stage in stages:
+            data = exp.table_(stage.name, db=DATA_SCHEMA, quoted=True).sql(DIALECT)
+            view = exp.to_identifier(stage.name, quoted=True).sql(DIALECT)
+            con.execute(f"CREATE TABLE {data} AS SELECT * FROM read_parquet($path)",
+                        {"path": str(table_path(publish_dir, stage.name))})
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {data}")
+            _comment(con, f"COMMENT ON VIEW {view} IS", stage.header.description)
+            for column in stage.header.columns:
+                column_sql = exp.column(column.name, table=stage.name, quoted=True).sql(DIALECT)
+                _comment(con, f"COMMENT ON COLUMN {column_sql} IS", column.doc)
+        _manifest_tables(con, manifest)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _comment(con, statement: str, text: str) -> None:
+    if text:
+        con.execute(f"{statement} {exp.Literal.string(text).sql(DIALECT)}")  # COMMENT takes no parameters
+
+
+def _manifest_tables(con, manifest: Mapping) -> None:
+    con.execute(f"""
+        CREATE TABLE {DATA_SCHEMA}.run_manifest AS
+        SELECT $run_id AS run_id, $project AS project, CAST($started_at AS TIMESTAMPTZ) AS started_at,
+               CAST($finished_at AS TIMESTAMPTZ) AS finished_at, $config_hash AS config_hash,
+               CAST($versions AS JSON) AS versions, CAST($inputs AS JSON) AS inputs, CAST($vars AS JSON) AS vars
+    """, {"run_id": manifest["run_id"], "project": manifest["project"], "started_at": manifest["started_at"],
+          "finished_at": manifest["finished_at"], "config_hash": manifest["config_hash"],
+          "versions": json.dumps(manifest["versions"]), "inputs": json.dumps(manifest["inputs"]),
+          "vars": json.dumps(manifest["vars"], default=str)})
+    con.execute("CREATE VIEW run_manifest AS SELECT * FROM sqlrec_data.run_manifest")
+    con.execute("COMMENT ON VIEW run_manifest IS 'One row: the run that produced this snapshot.'")
+    con.execute(f"""CREATE TABLE {DATA_SCHEMA}.run_stages (stage VARCHAR, kind VARCHAR, origin VARCHAR,
+                    materialized VARCHAR, published BOOLEAN, rows BIGINT, seconds DOUBLE)""")
+    con.executemany(f"INSERT INTO {DATA_SCHEMA}.run_stages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(s["stage"], s["kind"], s["origin"], s["materialized"], s["published"], s["rows"],
+                      s["seconds"]) for s in manifest["stages"]])
+    con.execute("CREATE VIEW run_stages AS SELECT * FROM sqlrec_data.run_stages")
+    con.execute("COMMENT ON VIEW run_stages IS 'One row per stage of the run: rows produced and seconds taken.'")

@@ -1,0 +1,70 @@
+"""Python stages: functions from Arrow tables to an Arrow table, for math SQL does badly (SVD, EASE).
+
+A project defines them in `python/*.py` files of its own:
+
+    from sqlrec import python_stage
+
+    @python_stage(inputs=["stg_events"], columns=["item_id", "dim", "value"], grain="one row per item and dim")
+    def item_factors(tables, vars):
+        events = tables["stg_events"]        # a pyarrow.Table
+        ...
+        return pyarrow.table({...})          # exactly the declared columns
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .errors import ProjectError
+
+_MARK = "__sqlrec_stage__"
+
+
+@dataclass(frozen=True)
+class PythonStageSpec:
+    name: str | None
+    inputs: tuple[str, ...]
+    columns: tuple[str, ...]
+    grain: str
+    materialized: str = "table"
+
+
+def python_stage(name: str | None = None, *, inputs: Sequence[str], columns: Sequence[str], grain: str = ""):
+    """Mark a function `f(tables: dict[str, pyarrow.Table], vars: Mapping) -> pyarrow.Table` as a stage.
+
+    `inputs` are the stages it reads (like ref()); `columns` the exact output columns, checked after it runs.
+    """
+    if isinstance(inputs, str) or isinstance(columns, str):
+        raise TypeError("python_stage: inputs and columns are lists of names")
+
+    def mark(func: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]):
+        setattr(func, _MARK, PythonStageSpec(name, tuple(inputs), tuple(columns), grain))
+        return func
+
+    return mark
+
+
+def discover(folder: Path) -> list[tuple[str, PythonStageSpec, Callable, Path]]:
+    """Import every `*.py` in `folder` and return its marked functions as (name, spec, function, file)."""
+    found = []
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        digest = hashlib.md5(str(path.resolve()).encode()).hexdigest()[:12]  # one module per file, stable names
+        module_name = f"sqlrec_project_stages.{path.stem}_{digest}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ProjectError(f"python stage file {path}: import failed: {type(exc).__name__}: {exc}",
+                               hint="run `python` on the file to see the full error") from None
+        for attr in vars(module).values():
+            stage_spec = getattr(attr, _MARK, None)
+            if isinstance(stage_spec, PythonStageSpec) and getattr(attr, "__module__", None) == module_name:
+                found.append((stage_spec.name or attr.__name__, stage_spec, attr, path))
+    return found

@@ -1,0 +1,93 @@
+"""Check rendered SQL with sqlglot before it runs, and transpile it for other engines. Pure.
+
+A stage is one read-only query: a SELECT (CTEs, set operations allowed) over relations the engine binds
+(`ref()` and `source()`), never a file path, a table function or a statement that writes.
+
+>>> parse_stage("SELECT 1 AS x", "s", "s.sql", known={"s"}).sql()
+'SELECT 1 AS x'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Collection
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+
+from .errors import TemplateError
+from .render import DIALECT
+
+#: Table functions a stage may call. Everything else in FROM (read_parquet, glob, read_csv, ...) reads files or
+#: system state, which is the engine's job.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"unnest"})
+#: Scalar functions that touch files or the environment.
+FORBIDDEN_FUNCTIONS = frozenset({"read_text", "read_blob", "getenv", "glob", "read_parquet", "read_csv",
+                                 "read_csv_auto", "read_json", "read_json_auto", "parquet_scan", "query",
+                                 "query_table", "sniff_csv"})
+
+
+def parse_stage(sql: str, stage: str, path: Path | str, known: Collection[str]) -> exp.Expression:
+    """Parse `sql` (DuckDB dialect) and lint it. `known` is every relation name a stage may read."""
+    where = f"stage {stage} ({path})"
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except ParseError as exc:
+        raise TemplateError(_describe_parse_error(exc, sql, where),
+                            hint=f"see the SQL as rendered with `sqlrec render {stage}`") from None
+    if len(statements) != 1:
+        raise TemplateError(f"{where}: expected one SELECT statement, found {len(statements)}",
+                            hint="remove the extra `;`-separated statements; one stage is one query")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise TemplateError(f"{where}: a stage must be a SELECT, found {tree.key.upper()}",
+                            hint="stages never write: the engine materialises and publishes their results")
+    _lint(tree, where, known)
+    return tree
+
+
+def _lint(tree: exp.Expression, where: str, known: Collection[str]) -> None:
+    cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):
+            name = _func_name(table.this)
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise TemplateError(f"{where}: table function {name}() is not allowed in a stage",
+                                    hint="declare data under [inputs] in sqlrec.toml and read it with source()")
+            continue
+        if table.db or table.catalog:
+            raise TemplateError(f"{where}: qualified table `{table.sql(DIALECT)}` is not allowed",
+                                hint="read other stages with ref('name') and inputs with source('name')")
+        if table.name not in cte_names and table.name not in known:
+            raise TemplateError(f"{where}: reads `{table.name}`, which is neither a CTE, a stage nor an input",
+                                hint="read other stages with {{ ref('name') }} and inputs with {{ source('name') }}")
+    for func in tree.find_all(exp.Func):
+        name = _func_name(func)
+        if name in FORBIDDEN_FUNCTIONS:
+            raise TemplateError(f"{where}: function {name}() is not allowed in a stage",
+                                hint="stages read data only through ref() and source()")
+
+
+def _func_name(func: exp.Func) -> str:
+    return (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+
+
+def _describe_parse_error(exc: ParseError, sql: str, where: str) -> str:
+    if not exc.errors:
+        return f"{where}: cannot parse the rendered SQL: {exc}"
+    first = exc.errors[0]
+    line, col = first.get("line"), first.get("col")
+    lines = sql.splitlines()
+    text = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+    return (f"{where}: SQL parse error at line {line}, column {col} of the rendered SQL: "
+            f"{first.get('description')}" + (f" -- near: {text[:120]}" if text else ""))
+
+
+def pretty(tree: exp.Expression, dialect: str = DIALECT) -> str:
+    """Pretty SQL for `dialect` (duckdb or spark). Transpiling raises on anything the target cannot express."""
+    try:
+        return tree.sql(dialect=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise TemplateError(f"cannot transpile to {dialect}: {exc}",
+                            hint="see DESIGN.md section 5 for the portable subset") from None
