@@ -70,6 +70,8 @@ def _literal(value: Any) -> exp.Expression:
 
 
 def _finalize(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the missing variable
     if isinstance(value, Markup):  # SqlText, or the output of a macro (macros return Markup under autoescape)
         return value
     if isinstance(value, bool) or (isinstance(value, (int, float)) and not isinstance(value, bool)):

@@ -1,0 +1,82 @@
+"""Shared fixtures: small projects written into tmp folders, with data the tests control."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+BASE_CONFIG = """
+[project]
+name = "t"
+
+[inputs.events]
+path = "data/events.parquet"
+
+[output]
+path = "out"
+keep_runs = {keep_runs}
+
+[engine]
+threads = 1
+progress = false
+"""
+
+
+def write_events(path: Path, rows: list[tuple]) -> Path:
+    """rows: (user_id, item_id, event_type, day) -> a Parquet events file with UTC timestamps."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({
+        "user_id": pa.array([r[0] for r in rows], pa.int64()),
+        "item_id": pa.array([r[1] for r in rows], pa.int64()),
+        "event_type": [r[2] for r in rows],
+        "ts": pa.array([start + timedelta(days=r[3]) for r in rows], pa.timestamp("us", tz="UTC")),
+    }), path)
+    return path
+
+
+SMALL_EVENTS = [
+    (1, 10, "purchase", 0), (1, 11, "view", 1), (2, 10, "view", 2), (2, 12, "cart", 3),
+    (3, 13, "view", 4), (3, 10, "purchase", 5), (4, 11, "view", 6), (4, 14, "view", 7),
+    (5, 12, "purchase", 8), (5, 15, "view", 9), (6, 10, "view", 10),
+]
+
+
+class Project:
+    """A project folder under tmp_path that tests add stages, macros and settings to."""
+
+    def __init__(self, root: Path, extra_config: str = "", keep_runs: int = 3):
+        self.root = root
+        write_events(root / "data" / "events.parquet", SMALL_EVENTS)
+        self.write("sqlrec.toml", BASE_CONFIG.format(keep_runs=keep_runs) + textwrap.dedent(extra_config))
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "sqlrec.toml"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj")
+
+
+@pytest.fixture
+def make_project(tmp_path: Path):
+    def make(extra_config: str = "", name: str = "proj", keep_runs: int = 3) -> Project:
+        return Project(tmp_path / name, extra_config, keep_runs)
+    return make

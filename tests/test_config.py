@@ -1,0 +1,114 @@
+"""sqlrec.toml validation: each error names the key, the file and the expected form."""
+
+from __future__ import annotations
+
+import pytest
+
+import sqlrec
+from sqlrec.config import SCHEMA, load_config
+from sqlrec.errors import ConfigError, DataError
+
+
+def _error(project, text: str, exc=ConfigError) -> str:
+    project.write("sqlrec.toml", text)
+    with pytest.raises(exc) as info:
+        sqlrec.validate(project.root)
+    return str(info.value)
+
+
+def test_unknown_key_names_key_file_and_suggestion(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[outptu]\npath = "x"\n')
+    assert "unknown key `outptu`" in message
+    assert str(project.config) in message
+    assert "did you mean `output`" in message
+
+
+def test_unknown_nested_key(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\nhive_partitions = true\n')
+    assert "unknown key `inputs.events.hive_partitions`" in message
+    assert "inputs.events.hive_partitioning" in message
+
+
+def test_wrong_type_names_expected_form(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[output]\nkeep_runs = "five"\n')
+    assert "`output.keep_runs` must be an integer" in message
+    assert 'string "five"' in message
+
+
+def test_boolean_is_not_an_integer(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[engine]\nthreads = true\n')
+    assert "`engine.threads` must be an integer, got boolean true" in message
+
+
+def test_choice_error_suggests(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\nformat = "parqet"\n')
+    assert "`inputs.events.format` must be one of \"parquet\", \"csv\"" in message
+    assert "did you mean `parquet`" in message
+
+
+def test_missing_required_path(project):
+    message = _error(project, '[inputs.events]\nformat = "parquet"\n')
+    assert "`inputs.events.path` is required" in message
+
+
+def test_missing_file_names_key_and_file(project):
+    message = _error(project, '[inputs.events]\npath = "data/nope.parquet"\n')
+    assert "`inputs.events.path` = 'data/nope.parquet' matches no file" in message
+    assert "nope.parquet" in message and str(project.config) in message
+
+
+def test_glob_matching_nothing(project):
+    message = _error(project, '[inputs.events]\npath = "data/*.csv"\n')
+    assert "matches no file" in message
+
+
+def test_unknown_canonical_column(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[inputs.events.columns]\n'
+                              'user = "customer"\n')
+    assert "`inputs.events.columns.user`" in message and "did you mean `user_id`" in message
+
+
+def test_mapped_column_missing_in_file_is_a_data_error(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[inputs.events.columns]\n'
+                              'user_id = "customer_id"\n', exc=DataError)
+    assert "has no column `customer_id`" in message
+    assert "inputs.events.columns.user_id" in message
+    assert "user_id, item_id, event_type, ts" in message  # lists the columns it has
+
+
+def test_required_canonical_column_missing(project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"customer": [1], "item_id": [2], "ts": [1]}), project.root / "data" / "e2.parquet")
+    message = _error(project, '[inputs.events]\npath = "data/e2.parquet"\n', exc=DataError)
+    assert "has no `user_id` column" in message
+    assert 'inputs.events.columns.user_id = "<your column>"' in message
+
+
+def test_invalid_toml_names_file(project):
+    message = _error(project, '[inputs.events\npath = 1\n')
+    assert "invalid TOML" in message and str(project.config) in message
+
+
+def test_unused_var_is_an_error_with_suggestion(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[vars]\nkk = 5\n')
+    assert "`vars.kk` is not read by any stage" in message and "did you mean `k`" in message
+
+
+def test_var_override_and_hash_changes(project):
+    base = load_config(project.config)
+    overridden = load_config(project.config, {"vars.k": 3})
+    assert overridden.vars["k"] == 3
+    assert base.hash != overridden.hash
+    assert load_config(project.config).hash == base.hash  # stable for the same settings
+
+
+def test_bad_input_name(project):
+    message = _error(project, '[inputs.Events]\npath = "data/events.parquet"\n')
+    assert "`inputs.Events`" in message and "not a valid name" in message
+
+
+def test_schema_documents_every_key():
+    for section, keys in SCHEMA.items():
+        for name, key in keys.items():
+            assert key.doc, f"{section}.{name} has no documentation"

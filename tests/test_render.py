@@ -1,0 +1,145 @@
+"""Rendering is fail-closed: config values reach SQL only as quoted identifiers or literals."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import sqlglot
+from sqlglot import exp
+
+import sqlrec
+from sqlrec.errors import TemplateError
+from sqlrec.render import SqlText, ident, lit, make_environment
+
+ATTACKS = [
+    "x'; DROP TABLE stg_events; --",
+    "x' OR '1'='1",
+    "a\\'; SELECT 1; --",
+    "\"; DROP TABLE t; --",
+    "line\nbreak ' -- comment",
+    "$$ dollar $$",
+    "{{ 7*7 }}",
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_lit_round_trips_any_string_as_one_literal(attack):
+    sql = f"SELECT {lit(attack)} AS v"
+    tree = sqlglot.parse(sql, read="duckdb")
+    assert len(tree) == 1 and isinstance(tree[0].selects[0].this, exp.Literal)
+    assert duckdb.sql(sql).fetchall()[0][0] == attack
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_ident_round_trips_any_string_as_one_identifier(attack):
+    sql = f"SELECT 1 AS {ident(attack)}"
+    assert duckdb.sql(sql).columns == [attack]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_injection_through_config_var_stays_a_literal(project, attack):
+    project.write("sql/publish/out.sql", """
+        -- columns: v
+        SELECT {{ var('label') | lit }} AS v FROM {{ ref('stg_events') }} LIMIT 1
+    """)
+    project.write("sqlrec.toml", project.config.read_text() + f"\n[vars]\nlabel = {_toml_str(attack)}\n")
+    sql = sqlrec.render("out", project.root, raw=True)
+    statements = sqlglot.parse(sql, read="duckdb")
+    assert len(statements) == 1
+    literals = [lit_.this for lit_ in statements[0].find_all(exp.Literal) if lit_.is_string]
+    assert literals == [attack]
+    result = sqlrec.run(project.root, progress=False)
+    assert result.table("out").column("v").to_pylist() == [attack]
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def test_raw_string_var_is_refused(project):
+    project.write("sql/publish/out.sql", "SELECT {{ var('label') }} AS v\n")
+    project.write("sqlrec.toml", project.config.read_text() + '\n[vars]\nlabel = "1; DROP TABLE x"\n')
+    with pytest.raises(TemplateError) as info:
+        sqlrec.render("out", project.root)
+    message = str(info.value)
+    assert "refusing to print the raw string" in message
+    assert "stage out" in message and "out.sql, line 1" in message
+    assert "| lit" in message
+
+
+@pytest.mark.parametrize("template, message", [
+    ("SELECT 'a' || {{ '' ~ var('label') }} AS v\n", "refusing to print the raw string"),
+    ("SELECT {{ ('a' | lit) ~ var('label') }} AS v\n", "raw string was joined"),
+])
+def test_raw_string_joined_with_tilde_is_refused(project, template, message):
+    project.write("sql/publish/out.sql", template)
+    project.write("sqlrec.toml", project.config.read_text() + "\n[vars]\nlabel = \"x' OR 1=1 --\"\n")
+    with pytest.raises(TemplateError, match=message):
+        sqlrec.render("out", project.root)
+
+
+def test_list_and_none_are_refused():
+    env = make_environment({})
+    for value in (["a"], None, {"a": 1}):
+        with pytest.raises(Exception, match="refusing to print"):
+            env.from_string("{{ v }}").render(v=value)
+
+
+def test_numbers_and_booleans_print_as_literals():
+    env = make_environment({})
+    assert env.from_string("{{ a }} {{ b }} {{ c }}").render(a=3, b=0.25, c=True) == "3 0.25 TRUE"
+    with pytest.raises(Exception, match="non-finite"):
+        env.from_string("{{ a }}").render(a=float("nan"))
+
+
+def test_lit_of_list_is_a_tuple():
+    assert duckdb.sql(f"SELECT 2 IN {lit([1, 2])}, 'b' IN {lit(['a', 'c'])}").fetchall() == [(True, False)]
+
+
+def test_sandbox_blocks_python_internals(project):
+    project.write("sql/publish/out.sql", "SELECT {{ ''.__class__.__mro__[1].__subclasses__() }} AS v\n")
+    with pytest.raises(TemplateError) as info:
+        sqlrec.render("out", project.root)
+    assert "stage out" in str(info.value)
+
+
+def test_undefined_variable_names_stage_file_and_line(project):
+    project.write("sql/publish/out.sql", "-- columns: v\nSELECT\n  {{ nope }} AS v\n")
+    with pytest.raises(TemplateError) as info:
+        sqlrec.render("out", project.root)
+    message = str(info.value)
+    assert "stage out" in message and "out.sql, line 3" in message and "'nope' is undefined" in message
+
+
+def test_missing_var_without_default(project):
+    project.write("sql/publish/out.sql", "SELECT {{ var('threshold') }} AS v\n")
+    with pytest.raises(TemplateError, match=r"var\('threshold'\) is not set .* \[vars\]"):
+        sqlrec.render("out", project.root)
+
+
+def test_template_syntax_error_has_line(project):
+    project.write("sql/publish/out.sql", "SELECT 1 AS v\n{% if %}\n")
+    with pytest.raises(TemplateError) as info:
+        sqlrec.render("out", project.root)
+    assert "out.sql), line 2: template syntax error" in str(info.value)
+
+
+def test_sql_parse_error_has_line_and_column(project):
+    project.write("sql/publish/out.sql", "SELECT 1 AS v,\n  FROM {{ ref('stg_events') }}\n  WHERE\n")
+    with pytest.raises(TemplateError) as info:
+        sqlrec.render("out", project.root)
+    message = str(info.value)
+    assert "stage out" in message and "out.sql" in message
+    assert "parse error at line 3, column" in message
+
+
+def test_macro_checks_its_arguments(project):
+    project.write("sql/publish/out.sql", "SELECT {{ event_weight('view') }} AS v\n")
+    with pytest.raises(TemplateError, match="weights must be a non-empty table"):
+        sqlrec.render("out", project.root)
+
+
+def test_sqltext_is_the_only_trusted_string():
+    assert isinstance(ident("a"), SqlText) and isinstance(lit("a"), SqlText)
+    env = make_environment({})
+    assert env.from_string("{{ v }}").render(v=SqlText('"ok"')) == '"ok"'
