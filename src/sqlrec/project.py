@@ -170,12 +170,13 @@ def parse_header(text: str, path: Path) -> StageHeader:
             columns.append(Column(column.group(1), column.group(2).strip()))
             continue
         key_line = _KEY_LINE.match(body)
-        if key_line and (key_line.group(1) in HEADER_KEYS or not description):
+        # `word: text` is a header key, a misspelt one (an error), or prose such as "Note: ..." in the description.
+        misspelt = key_line and key_line.group(1) not in HEADER_KEYS and _did_you_mean(key_line.group(1), HEADER_KEYS)
+        if key_line and (key_line.group(1) in HEADER_KEYS or misspelt or values):
             key, value = key_line.groups()
             if key not in HEADER_KEYS:
-                hint = _did_you_mean(key, HEADER_KEYS)
                 raise ProjectError(f"{path}, line {lineno}: unknown header key `{key}`"
-                                   + (f" (did you mean `{hint}`?)" if hint else ""),
+                                   + (f" (did you mean `{misspelt}`?)" if misspelt else ""),
                                    hint="header keys: " + ", ".join(HEADER_KEYS))
             in_columns = key == "columns" and not value.strip()
             if key == "columns" and value.strip():

@@ -95,7 +95,7 @@ class DuckDBEngine:
         return table.num_rows
 
     def arrow(self, name: str) -> pa.Table:
-        return self.con.execute(f"SELECT * FROM {_q(name)}").to_arrow_table()
+        return self.con.sql(f"SELECT * FROM {_q(name)}").to_arrow_table()
 
     def columns(self, name: str) -> list[str]:
         return [d[0] for d in self.con.execute(f"SELECT * FROM {_q(name)} LIMIT 0").description]
