@@ -190,3 +190,18 @@ def test_source_of_undeclared_input_is_an_error(project):
     project.write("sql/publish/out.sql", "SELECT * FROM {{ source('orders') }}\n")
     with pytest.raises(ConfigError, match="orders"):
         sqlrec.validate(project.root)
+
+
+def test_python_stage_receives_only_the_vars_it_declares(make_project):
+    project = make_project("\n[vars]\nk = 3\nalpha = 0.5\n")
+    project.write("python/seen.py", '''
+        import pyarrow as pa
+        from sqlrec import python_stage
+
+        @python_stage(inputs=["stg_events"], columns=["name", "value"], vars=["alpha"])
+        def seen_vars(tables, vars):
+            return pa.table({"name": list(vars), "value": [str(v) for v in vars.values()]})
+    ''')
+    project.write("sql/publish/out.sql", "-- columns: name, value\nSELECT * FROM {{ ref('seen_vars') }}\n")
+    result = sqlrec.run(project.root, progress=False)
+    assert result.table("out").to_pylist() == [{"name": "alpha", "value": "0.5"}]

@@ -121,7 +121,7 @@ def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> 
     started = time.perf_counter()
     tables = {name: engine.arrow(name) for name in planned.deps}
     try:
-        result = stage.func(tables, dict(config.vars))
+        result = stage.func(tables, {k: v for k, v in config.vars.items() if k in stage.vars})
     except Exception as exc:
         raise StageRunError(f"python stage {stage.name} ({stage.path}) raised {type(exc).__name__}: {exc}",
                             hint="run it with --debug for the traceback") from exc

@@ -69,6 +69,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan
             vars_read |= ctx.vars_read
         else:
             rendered[name] = (None, None)
+            vars_read |= set(stage.vars)
 
     deps = {name: _deps(project, name, ctx) for name, (_, ctx) in rendered.items()}
     _check_cycles(project, deps)

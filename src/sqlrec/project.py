@@ -59,6 +59,7 @@ class Stage:
     header: StageHeader
     func: Callable | None = None  # python stages only
     inputs: tuple[str, ...] = ()  # python stages only; SQL stages declare theirs with ref()
+    vars: tuple[str, ...] = ()  # python stages only; SQL stages read theirs with var()
 
     @property
     def published(self) -> bool:
@@ -94,7 +95,7 @@ def load_project(config: Config) -> Project:
         stages[name] = Stage(name=name, kind="python", path=path, origin="project", layer="python",
                              header=StageHeader(description=(func.__doc__ or "").strip().split("\n")[0],
                                                 grain=spec.grain, columns=tuple(Column(c) for c in spec.columns)),
-                             func=func, inputs=spec.inputs)
+                             func=func, inputs=spec.inputs, vars=spec.vars)
 
     for name, settings in config.stages.items():
         if name not in stages:

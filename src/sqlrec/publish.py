@@ -10,7 +10,8 @@ Layout of the output folder:
 
 A run writes only under .staging/ until its outputs pass their checks. A failed or killed run leaves `current` and
 `sqlrec.duckdb` as they were; its leftovers are under .staging/ (never under runs/ or current/, so glob reads are
-unaffected), and the next run removes them. A reader holding the old snapshot open keeps reading the old file.
+unaffected), and the next run removes them. So `current/<table>/*.parquet` and `runs/*/<table>/*.parquet` only ever
+match complete files of published runs. A reader holding the old snapshot open keeps reading the old file.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class OutputStore:
     def _clean_leftovers(self) -> None:
         """Remove what a failed or killed run left behind. Only called with the lock held."""
         shutil.rmtree(self.root / STAGING, ignore_errors=True)
+        # A run killed between moving its folder into runs/ and switching `current` left a complete run that was
+        # never published: remove it so runs/ holds only runs that were current at some point.
+        current = self.current_run()
+        runs = self.root / RUNS
+        if runs.is_dir():
+            for run in runs.iterdir():
+                if current is None or run.name > current:
+                    shutil.rmtree(run, ignore_errors=True)
         for leftover in self.root.glob(".tmp-*"):
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -4,9 +4,11 @@ A project defines them in `python/*.py` files of its own:
 
     from sqlrec import python_stage
 
-    @python_stage(inputs=["stg_events"], columns=["item_id", "dim", "value"], grain="one row per item and dim")
+    @python_stage(inputs=["stg_events"], columns=["item_id", "dim", "value"], vars=["rank"],
+                  grain="one row per item and dim")
     def item_factors(tables, vars):
         events = tables["stg_events"]        # a pyarrow.Table
+        rank = vars["rank"]                  # only the declared vars are passed
         ...
         return pyarrow.table({...})          # exactly the declared columns
 """
@@ -31,19 +33,22 @@ class PythonStageSpec:
     inputs: tuple[str, ...]
     columns: tuple[str, ...]
     grain: str
+    vars: tuple[str, ...] = ()
     materialized: str = "table"
 
 
-def python_stage(name: str | None = None, *, inputs: Sequence[str], columns: Sequence[str], grain: str = ""):
+def python_stage(name: str | None = None, *, inputs: Sequence[str], columns: Sequence[str],
+                 vars: Sequence[str] = (), grain: str = ""):
     """Mark a function `f(tables: dict[str, pyarrow.Table], vars: Mapping) -> pyarrow.Table` as a stage.
 
-    `inputs` are the stages it reads (like ref()); `columns` the exact output columns, checked after it runs.
+    `inputs` are the stages it reads (like ref()); `columns` the exact output columns, checked after it runs;
+    `vars` the [vars] entries it reads (like var()): it receives those that are set, and no others.
     """
-    if isinstance(inputs, str) or isinstance(columns, str):
-        raise TypeError("python_stage: inputs and columns are lists of names")
+    if isinstance(inputs, str) or isinstance(columns, str) or isinstance(vars, str):
+        raise TypeError("python_stage: inputs, columns and vars are lists of names")
 
     def mark(func: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]):
-        setattr(func, _MARK, PythonStageSpec(name, tuple(inputs), tuple(columns), grain))
+        setattr(func, _MARK, PythonStageSpec(name, tuple(inputs), tuple(columns), grain, tuple(vars)))
         return func
 
     return mark
