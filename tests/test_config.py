@@ -112,3 +112,8 @@ def test_schema_documents_every_key():
     for section, keys in SCHEMA.items():
         for name, key in keys.items():
             assert key.doc, f"{section}.{name} has no documentation"
+
+
+def test_memory_limit_must_be_a_size(project):
+    message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[engine]\nmemory_limit = "8 gigs"\n')
+    assert "`engine.memory_limit` must be a size such as \"8GB\"" in message and "'8 gigs'" in message

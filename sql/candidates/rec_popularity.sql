@@ -1,6 +1,7 @@
 -- Popularity recommender: every user's k most popular items that they have not interacted with yet.
 -- A user who has seen n items needs at most the top k + n popular items, so candidates are bounded per user.
 -- grain: one row per (user_id, item_id)
+-- inputs: int_item_popularity, stg_events
 -- unique: user_id, item_id
 -- columns:
 --   user_id: the user

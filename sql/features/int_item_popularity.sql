@@ -1,5 +1,6 @@
 -- Item popularity over all events: total weight, distinct users and event count per item.
 -- grain: one row per item
+-- inputs: stg_events
 -- unique: item_id
 -- columns:
 --   item_id: the item

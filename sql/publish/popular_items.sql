@@ -1,5 +1,6 @@
 -- The most popular items overall, for "top sellers" shelves and for checking what the popularity model sees.
 -- grain: one row per item
+-- inputs: int_item_popularity
 -- unique: item_id
 -- not_null: item_id, rank
 -- columns:

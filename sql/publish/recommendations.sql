@@ -1,6 +1,7 @@
 -- Top-k recommendations for every user, with where each came from and why. The table product pages,
 -- e-mail campaigns and BI dashboards read.
 -- grain: one row per (user_id, item_id)
+-- inputs: rec_popularity, int_item_popularity
 -- unique: user_id, item_id
 -- not_null: user_id, item_id, score, rank, source
 -- columns:

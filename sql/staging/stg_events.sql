@@ -1,5 +1,6 @@
 -- Events ready for modelling: typed, weighted, without rows that lack a user, an item or a time.
 -- grain: one row per input event
+-- inputs: events
 -- columns:
 --   user_id: the user who acted
 --   item_id: the item acted on

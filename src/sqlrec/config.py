@@ -35,6 +35,8 @@ CANONICAL_COLUMNS: Mapping[str, Mapping[str, str]] = MappingProxyType({
               "launched_at": "TIMESTAMPTZ"},
     "users": {"user_id": "", "segment": "VARCHAR"},
 })
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
 #: Columns a well-known input cannot do without (after mapping).
 REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "events": ("user_id", "item_id", "ts"),
@@ -189,6 +191,9 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         raise ConfigError(f"{where}: `output.keep_runs` must be at least 1, got {output['keep_runs']}")
     if engine["threads"] is not None and engine["threads"] < 1:
         raise ConfigError(f"{where}: `engine.threads` must be at least 1, got {engine['threads']}")
+    if engine["memory_limit"] is not None and not _MEMORY.match(engine["memory_limit"]):
+        raise ConfigError(f"{where}: `engine.memory_limit` must be a size such as \"8GB\" or \"512MiB\", "
+                          f"got {engine['memory_limit']!r}", hint="units: KB, MB, GB, TB, KiB, MiB, GiB, TiB")
 
     inputs_raw = _table(data.get("inputs", {}), "inputs", where)
     inputs = {name: _input(name, raw, where) for name, raw in inputs_raw.items()}

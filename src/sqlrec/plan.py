@@ -65,6 +65,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan
     for name, stage in project.stages.items():
         if stage.kind == "sql":
             sql, ctx = render_one(project, name, env)
+            _check_declared_inputs(stage, ctx)
             rendered[name] = (sql, ctx)
             vars_read |= ctx.vars_read
         else:
@@ -115,6 +116,21 @@ def _deps(project: Project, name: str, ctx: RenderContext | None) -> tuple[str, 
                 + (f" (did you mean `{close[0]}`, {project.stages[close[0]].path}?)" if close else ""),
                 hint="`sqlrec ls` lists the stages; inputs are read with source('name'), not ref()")
     return refs
+
+
+def _check_declared_inputs(stage: Stage, ctx: RenderContext) -> None:
+    """A header's `inputs:` line is documentation that cannot go stale: it must name exactly what the SQL reads."""
+    if stage.header.inputs is None:
+        return
+    declared, read = set(stage.header.inputs), set(ctx.refs) | set(ctx.sources)
+    if declared != read:
+        missing, extra = sorted(read - declared), sorted(declared - read)
+        raise ProjectError(
+            f"stage {stage.name} ({stage.path}): header `inputs:` lists {', '.join(sorted(declared)) or 'nothing'} "
+            f"but the SQL reads {', '.join(sorted(read)) or 'nothing'}"
+            + (f"; not listed: {', '.join(missing)}" if missing else "")
+            + (f"; not read: {', '.join(extra)}" if extra else ""),
+            hint="make the `-- inputs:` line name every ref() and source() of the stage")
 
 
 def _check_cycles(project: Project, deps: Mapping[str, tuple[str, ...]]) -> None:

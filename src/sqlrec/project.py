@@ -21,7 +21,7 @@ from .render import INPUT_PREFIX
 from .resources import builtin_dir
 
 PUBLISH_LAYER = "publish"
-HEADER_KEYS = ("grain", "columns", "materialized", "unique", "not_null", "allow_empty")
+HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "allow_empty")
 _KEY_LINE = re.compile(r"^([a-z_]+):\s*(.*)$")
 _COLUMN_LINE = re.compile(r"^\s{2,}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
 
@@ -38,6 +38,7 @@ class StageHeader:
 
     description: str = ""
     grain: str = ""
+    inputs: tuple[str, ...] | None = None  # stages and inputs it reads; checked against its ref()/source() calls
     columns: tuple[Column, ...] = ()
     materialized: str = "table"
     unique: tuple[str, ...] = ()
@@ -182,7 +183,7 @@ def parse_header(text: str, path: Path) -> StageHeader:
             in_columns = key == "columns" and not value.strip()
             if key == "columns" and value.strip():
                 columns.extend(Column(c) for c in _names(value))
-            elif key in ("unique", "not_null"):
+            elif key in ("unique", "not_null", "inputs"):
                 values[key] = _names(value)
             elif key == "materialized":
                 if value.strip() not in ("view", "table"):
