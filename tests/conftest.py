@@ -28,14 +28,17 @@ progress = false
 
 
 def write_events(path: Path, rows: list[tuple]) -> Path:
-    """rows: (user_id, item_id, event_type, day) -> a Parquet events file with UTC timestamps."""
+    """rows: (user_id, item_id, event_type, day) -> a Parquet events file with UTC timestamps.
+
+    Row i happens i seconds into its day, so no two rows are duplicates of each other.
+    """
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({
         "user_id": pa.array([r[0] for r in rows], pa.int64()),
         "item_id": pa.array([r[1] for r in rows], pa.int64()),
         "event_type": [r[2] for r in rows],
-        "ts": pa.array([start + timedelta(days=r[3]) for r in rows], pa.timestamp("us", tz="UTC")),
+        "ts": pa.array([start + timedelta(days=r[3], seconds=i) for i, r in enumerate(rows)], pa.timestamp("us", tz="UTC")),
     }), path)
     return path
 

@@ -32,7 +32,7 @@ def test_csv_with_mapped_columns(tmp_path):
         writer = csv.writer(handle, delimiter=";")
         writer.writerow(["CustomerID", "StockCode", "Kind", "InvoiceDate"])
         for user, item, kind, day in SMALL_EVENTS:
-            writer.writerow([user, item, kind, f"2026-01-{day + 1:02d} 10:00:00"])
+            writer.writerow([user, item, kind, f"2026-01-{day + 1:02d} 10:00:{len(kind):02d}"])
     (root / "sqlrec.toml").write_text("""
 [inputs.events]
 path = "data/orders.csv"
@@ -77,18 +77,20 @@ def test_hive_partitioned_folder(project):
     assert _popularity(result) == _expected_popularity(SMALL_EVENTS)
 
 
-def test_wrong_column_type_names_the_stage_column_and_value(project):
-    pq.write_table(pa.table({"user_id": [1], "item_id": [2], "ts": ["not a time"]}),
-                   project.root / "data" / "events.parquet")
-    with pytest.raises(sqlrec.SqlrecError) as info:
+def test_text_that_is_not_a_time_names_file_column_row_and_fix(project):
+    path = project.root / "data" / "events.parquet"
+    pq.write_table(pa.table({"user_id": [1, 2], "item_id": [2, 3], "ts": ["2026-01-01 10:00", "not a time"]}), path)
+    with pytest.raises(DataError) as info:
         sqlrec.run(project.root, progress=False)
-    message = str(info.value)
-    assert "stg_events" in message and "ts" in message and '"not a time"' in message
+    message, hint = str(info.value), info.value.hint
+    assert str(path) in message and "column `ts`: 1 values do not convert" in message
+    assert f"row 2 of {path}" in message and "'not a time'" in message
+    assert "inputs.events.ts_format" in hint and info.value.exit_code == 3
 
 
 def test_optional_columns_absent_get_defaults(project):
     pq.write_table(pa.table({"user_id": [1, 2, 2], "item_id": [5, 5, 6],
-                             "ts": pa.array([0, 1, 2], pa.timestamp("s"))}),
+                             "ts": pa.array([1_770_000_000, 1_770_000_001, 1_770_000_002], pa.timestamp("s"))}),
                    project.root / "data" / "events.parquet")
     result = sqlrec.run(project.root, progress=False)
     assert _popularity(result) == {5: 2.0, 6: 1.0}  # no event_type: every event weighs 1

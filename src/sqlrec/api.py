@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .config import CONFIG_FILE, load_config
+from .config import CONFIG_FILE, Config, load_config
 from .engines.duckdb import DuckDBEngine
 from .errors import ConfigError
-from .inputs import resolve
-from .pipeline import bind_input, run_project
+from .input_checks import InputReport, describe_input, prepare_inputs
+from .inputs import ResolvedInput, resolve
+from .pipeline import run_project
 from .plan import Plan, build_plan, render_one
 from .project import Project, load_project
 from .publish import CURRENT, OutputStore
@@ -28,16 +30,22 @@ from .validate import parse_stage, pretty
 PathLike = str | Path
 
 
-def load(project: PathLike = ".", vars: Mapping[str, Any] | None = None) -> Project:
-    """Load a project's config and stages. `vars` overrides [vars] entries."""
-    overrides = {f"vars.{k}": v for k, v in (vars or {}).items()}
-    return load_project(load_config(_config_path(project), overrides))
+def load(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Project:
+    """Load a project's config and stages. `vars` overrides [vars] entries; `overrides` any dotted key
+    (e.g. {"inputs.events.path": "/data/events.parquet"})."""
+    return load_project(load_config(_config_path(project), _overrides(vars, overrides)))
+
+
+def _overrides(vars: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**(overrides or {}), **{f"vars.{k}": v for k, v in (vars or {}).items()}}
 
 
 def run(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
-        report: Callable[[str], None] | None = None, progress: bool = True) -> RunResult:
+        report: Callable[[str], None] | None = None, progress: bool = True,
+        overrides: Mapping[str, Any] | None = None) -> RunResult:
     """Run the whole pipeline and publish its outputs atomically."""
-    return run_project(load(project, vars).config, report=report, show_progress=progress)
+    return run_project(load(project, vars, overrides).config, report=report, show_progress=progress)
 
 
 def demo(folder: PathLike = DEMO_DIR, report: Callable[[str], None] | None = None,
@@ -53,9 +61,9 @@ def init(folder: PathLike, with_data: bool = True) -> Path:
 
 
 def render(stage: str, project: PathLike = ".", dialect: str = DIALECT, vars: Mapping[str, Any] | None = None,
-           raw: bool = False) -> str:
+           raw: bool = False, overrides: Mapping[str, Any] | None = None) -> str:
     """A stage's SQL, rendered and pretty-printed (or transpiled to `dialect`, e.g. "spark")."""
-    proj = load(project, vars)
+    proj = load(project, vars, overrides)
     sql, _ctx = render_one(proj, stage)
     if raw:
         return sql
@@ -71,23 +79,35 @@ class Validation:
     input_columns: Mapping[str, list[str]]
 
 
-def validate(project: PathLike = ".", vars: Mapping[str, Any] | None = None) -> Validation:
-    """Everything short of running: config, stages, graph, rendering, SQL parsing, input files and columns."""
-    proj = load(project, vars)
+def validate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Validation:
+    """Everything short of running: config, stages, graph, rendering, SQL parsing, input files and column mapping."""
+    proj = load(project, vars, overrides)
     plan = build_plan(proj)
     inputs = resolve(proj.config, plan.inputs)
-    columns = {}
-    with tempfile.TemporaryDirectory(prefix="sqlrec-validate-") as scratch:
-        engine = DuckDBEngine(proj.config.engine, database=Path(scratch) / "v.duckdb",
-                              temp_directory=Path(scratch) / "tmp",
+    with _scratch_engine(proj.config, inputs) as engine:
+        columns = {name: describe_input(engine.con, resolved, proj.config) for name, resolved in inputs.items()}
+    return Validation(project=proj, plan=plan, input_columns=columns)
+
+
+def check(project: PathLike = ".", overrides: Mapping[str, Any] | None = None) -> dict[str, InputReport]:
+    """Run the input checks a run starts with, on every declared input, without running any stage."""
+    config = load_config(_config_path(project), _overrides(None, overrides))
+    inputs = resolve(config)
+    with _scratch_engine(config, inputs) as engine:
+        return prepare_inputs(engine, inputs, config)
+
+
+@contextmanager
+def _scratch_engine(config: Config, inputs: Mapping[str, ResolvedInput]):
+    with tempfile.TemporaryDirectory(prefix="sqlrec-check-") as scratch:
+        engine = DuckDBEngine(config.engine, database=Path(scratch) / "check.duckdb",
+                              temp_directory=(config.root / config.engine.temp_directory).resolve(),
                               allowed={f.parent for r in inputs.values() for f in r.files}, show_progress=False)
         try:
-            for name, resolved in inputs.items():
-                bind_input(engine, resolved, proj.config)  # the same checks a run makes
-                columns[name] = engine.input_columns(resolved)
+            yield engine
         finally:
             engine.close()
-    return Validation(project=proj, plan=plan, input_columns=columns)
 
 
 def list_stages(project: PathLike = ".") -> list[dict[str, Any]]:

@@ -61,14 +61,16 @@ _project_option = click.option("-p", "--project", "project", type=click.Path(pat
                                help="Project folder or sqlrec.toml (default: the current folder).")
 _var_option = click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
                            help="Override a [vars] entry; VALUE is read as TOML (10, 0.5, \"text\", [1, 2]).")
+_set_option = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                           help="Override any sqlrec.toml key, e.g. --set inputs.events.path=/data/events.parquet.")
 
 
-def _parse_vars(pairs: tuple[str, ...]) -> dict:
+def _parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict:
     values = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint=option)
         try:
             values[name.strip()] = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
@@ -93,26 +95,35 @@ def init(folder: Path, no_data: bool) -> None:
 @cli.command()
 @_project_option
 @_var_option
+@_set_option
 @click.option("--demo", is_flag=True, help="Run the built-in demo project (written to --demo-dir first).")
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path(DEMO_DIR), show_default=True,
               help="Where the demo project is written and run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
 @click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-def run(project: Path | None, vars_: tuple[str, ...], demo: bool, demo_dir: Path, quiet: bool,
-        no_progress: bool) -> None:
+def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], demo: bool, demo_dir: Path,
+        quiet: bool, no_progress: bool) -> None:
     """Run the pipeline and publish its outputs.
 
     Outside any project (no sqlrec.toml here and no --project), runs the demo.
     """
     progress = not no_progress
+    report = None if quiet else _report_notes
     if demo or (project is None and not (Path(".") / CONFIG_FILE).exists()):
         if not demo and not quiet:
             click.echo(f"No {CONFIG_FILE} here: running the built-in demo project in {demo_dir}/")
         config = ensure_demo(demo_dir)
-        result = api.run(config, vars=_parse_vars(vars_), progress=progress)
+        result = api.run(config, vars=_parse_vars(vars_), progress=progress, report=report,
+                         overrides=_parse_vars(settings, "--set"))
     else:
-        result = api.run(_project_dir(project), vars=_parse_vars(vars_), progress=progress)
+        result = api.run(_project_dir(project), vars=_parse_vars(vars_), progress=progress, report=report,
+                         overrides=_parse_vars(settings, "--set"))
     _print_summary(result, quiet)
+
+
+def _report_notes(message: str) -> None:
+    if message.startswith("input "):  # what the input checks dropped or noticed; stage timings go in the summary
+        click.echo(f"  {message}", err=True)
 
 
 def _print_summary(result: RunResult, quiet: bool) -> None:
@@ -164,13 +175,27 @@ def render(stage: str, project: Path | None, vars_: tuple[str, ...], dialect: st
 @cli.command()
 @_project_option
 @_var_option
-def validate(project: Path | None, vars_: tuple[str, ...]) -> None:
-    """Check config, stages, templates, SQL and inputs without running anything."""
-    result = api.validate(_project_dir(project), vars=_parse_vars(vars_))
+@_set_option
+def validate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]) -> None:
+    """Check config, stages, templates, SQL and input columns without running anything."""
+    result = api.validate(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"))
     click.echo(f"OK: {len(result.plan.stages)} stages render and parse; "
                f"publishes {', '.join(result.plan.published)}")
     for name, columns in result.input_columns.items():
         click.echo(f"  input {name}: {len(columns)} columns ({', '.join(columns)})")
+
+
+@cli.command()
+@_project_option
+@_set_option
+def check(project: Path | None, settings: tuple[str, ...]) -> None:
+    """Run the input checks (types, NULLs, duplicates, time ranges, unknown items, ...) without running stages."""
+    reports = api.check(_project_dir(project), overrides=_parse_vars(settings, "--set"))
+    for name, report in reports.items():
+        click.echo(f"input {name}: {report.rows_read:,} rows read from {report.files} file(s), {report.rows:,} kept")
+        for note in report.notes:
+            click.echo(f"  {note}")
+    click.echo("OK: every input passed its checks")
 
 
 @cli.command(name="ls")

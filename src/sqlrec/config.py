@@ -31,10 +31,21 @@ CANONICAL_COLUMNS: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "events": {"user_id": "", "item_id": "", "ts": "", "event_type": "VARCHAR", "weight": "DOUBLE",
                "quantity": "DOUBLE", "price": "DOUBLE", "session_id": "VARCHAR"},
     "items": {"item_id": "", "category": "VARCHAR", "subcategory": "VARCHAR", "brand": "VARCHAR",
-              "price": "DOUBLE", "title": "VARCHAR", "description": "VARCHAR", "in_stock": "BOOLEAN",
-              "launched_at": "TIMESTAMPTZ"},
-    "users": {"user_id": "", "segment": "VARCHAR"},
+              "price": "DOUBLE", "price_tier": "VARCHAR", "title": "VARCHAR", "description": "VARCHAR",
+              "in_stock": "BOOLEAN", "launched_at": "TIMESTAMPTZ", "margin": "DOUBLE"},
+    "users": {"user_id": "", "segment": "VARCHAR", "signup_at": "TIMESTAMPTZ"},
 })
+#: The key that identifies a duplicate row of a well-known input, unless `inputs.<name>.unique_key` says otherwise.
+DEFAULT_UNIQUE_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "events": ("user_id", "item_id", "ts", "event_type"),
+    "items": ("item_id",),
+    "users": ("user_id",),
+})
+#: Columns that `duplicates = "sum"` or `"max"` combine; the other columns come from the first row.
+MEASURE_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({"events": ("weight", "quantity")})
+DUPLICATE_POLICIES = ("error", "first", "last", "sum", "max")
+#: `ts_format` values for numeric timestamps: seconds, milliseconds or microseconds since 1970-01-01 UTC.
+EPOCH_UNITS: Mapping[str, int] = MappingProxyType({"epoch_s": 1, "epoch_ms": 1_000, "epoch_us": 1_000_000})
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 #: Columns a well-known input cannot do without (after mapping).
@@ -80,6 +91,22 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "header": Key((bool,), True, "CSV only: whether the first line names the columns."),
         "encoding": Key((str,), None, "CSV only: text encoding, e.g. latin-1 (default utf-8)."),
         "names": Key((list,), None, "CSV only: column names for a file without a header line."),
+        "union_by_name": Key((bool,), False, "Allow files of one glob to differ in columns (missing ones read as NULL)."),
+        "filter": Key((str,), None, "Keep only rows where this SQL boolean expression over your columns is true."),
+        "nulls": Key((str,), "error", "Rows with a NULL id or timestamp: error, or drop them.",
+                     choices=("error", "drop")),
+        "duplicates": Key((str,), "error", "Rows sharing the unique key: error, keep the first or last (in file "
+                          "order), or sum / max the measures (weight, quantity).", choices=DUPLICATE_POLICIES),
+        "unique_key": Key((list,), None, "Columns (canonical or your own) that identify a duplicate row."),
+        "ts_format": Key((str,), None, "How text or number timestamps are read: a strptime format such as "
+                         "\"%d/%m/%Y %H:%M\", or epoch_s / epoch_ms / epoch_us."),
+        "naive_timezone": Key((str,), None, "Time zone of timestamps that carry none, e.g. \"Europe/London\" "
+                              "(default: read as UTC, noted in the run manifest)."),
+        "ts_range": Key((list,), None, "Plausible [earliest, latest] timestamps, e.g. [\"2010-01-01\", "
+                        "\"2012-01-01\"] (default: 1990-01-01 to one day after the run)."),
+        "weight_range": Key((list,), None, "Allowed [min, max] weight (default: [0, no limit])."),
+        "unknown_items": Key((str,), "error", "Events whose item is not in the items input: error, drop or warn.",
+                             choices=("error", "drop", "warn")),
     },
     "output": {
         "path": Key((str,), "output", "Folder for published runs, `current/` and the `sqlrec.duckdb` snapshot."),
@@ -111,6 +138,20 @@ class InputSpec:
     header: bool = True
     encoding: str | None = None
     names: tuple[str, ...] | None = None
+    union_by_name: bool = False
+    filter: str | None = None
+    nulls: str = "error"
+    duplicates: str = "error"
+    unique_key: tuple[str, ...] | None = None
+    ts_format: str | None = None
+    naive_timezone: str | None = None
+    ts_range: tuple[str, str] | None = None
+    weight_range: tuple[float, float | None] = (0.0, None)
+    unknown_items: str = "error"
+
+    def key(self, option: str) -> str:
+        """The dotted config key of one of this input's options, for error hints."""
+        return f"inputs.{self.name}.{option}"
 
 
 @dataclass(frozen=True)
@@ -252,9 +293,38 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
         for csv_only in ("delimiter", "encoding", "names"):
             if values[csv_only] is not None:
                 raise ConfigError(f"{where}: `{key}.{csv_only}` only applies to CSV inputs, but the format is parquet")
+    unique_key = values["unique_key"]
+    if unique_key is not None and (not unique_key or not all(isinstance(c, str) and c for c in unique_key)):
+        raise ConfigError(f"{where}: `{key}.unique_key` must be a non-empty list of column names",
+                          hint='e.g. unique_key = ["user_id", "item_id", "ts"]')
+    if values["duplicates"] in ("sum", "max") and not MEASURE_COLUMNS.get(name):
+        raise ConfigError(f"{where}: `{key}.duplicates` = {values['duplicates']!r} needs measure columns to combine, "
+                          f"and {name} has none", hint='use "error", "first" or "last"')
+    ts_range = values["ts_range"]
+    if ts_range is not None:
+        if len(ts_range) != 2 or not all(isinstance(t, str) for t in ts_range):
+            raise ConfigError(f"{where}: `{key}.ts_range` must be two dates, e.g. [\"2010-01-01\", \"2012-01-01\"]")
+        ts_range = tuple(ts_range)
+    weight_range = values["weight_range"]
+    if weight_range is None:
+        weight_range = (0.0, None)
+    elif len(weight_range) != 2 or not all(isinstance(w, (int, float)) and not isinstance(w, bool)
+                                           for w in weight_range) or weight_range[0] > weight_range[1]:
+        raise ConfigError(f"{where}: `{key}.weight_range` must be [min, max] numbers with min <= max, "
+                          f"got {_show(weight_range)}", hint="e.g. weight_range = [0, 100]")
+    else:
+        weight_range = (float(weight_range[0]), float(weight_range[1]))
+    fmt_ts = values["ts_format"]
+    if fmt_ts is not None and not (fmt_ts in EPOCH_UNITS or "%" in fmt_ts):
+        raise ConfigError(f"{where}: `{key}.ts_format` must be a strptime format (with % codes) or one of "
+                          f"{', '.join(EPOCH_UNITS)}, got {fmt_ts!r}", hint='e.g. ts_format = "%d/%m/%Y %H:%M"')
     return InputSpec(name=name, paths=tuple(paths), format=fmt, hive_partitioning=values["hive_partitioning"],
                      columns=MappingProxyType(dict(columns)), delimiter=values["delimiter"], header=values["header"],
-                     encoding=values["encoding"], names=tuple(names) if names else None)
+                     encoding=values["encoding"], names=tuple(names) if names else None,
+                     union_by_name=values["union_by_name"], filter=values["filter"], nulls=values["nulls"],
+                     duplicates=values["duplicates"], unique_key=tuple(unique_key) if unique_key else None,
+                     ts_format=fmt_ts, naive_timezone=values["naive_timezone"], ts_range=ts_range,
+                     weight_range=weight_range, unknown_items=values["unknown_items"])
 
 
 def _infer_format(path: str) -> str | None:

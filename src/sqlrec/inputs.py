@@ -1,6 +1,6 @@
-"""Find the files behind each declared input, fingerprint them, and build the SQL that binds them as views.
+"""Find the files behind each declared input, fingerprint them, and build the sqlglot expression that reads them.
 
-The bind SQL is built from sqlglot expressions: paths and options are literals, column names identifiers.
+Paths and options are literals in that expression, never text pasted into SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from .config import CANONICAL_COLUMNS, Config, InputSpec
+from .config import Config, InputSpec
 from .errors import ConfigError
 from .render import DIALECT, INPUT_PREFIX
 
@@ -77,6 +77,8 @@ def reader(resolved: ResolvedInput) -> exp.Expression:
 
     if spec.hive_partitioning:
         option("hive_partitioning", exp.true())
+    if spec.union_by_name:
+        option("union_by_name", exp.true())
     if spec.format == "parquet":
         return exp.Anonymous(this="read_parquet", expressions=[files, *options])
     option("header", exp.true() if spec.header else exp.false())
@@ -87,30 +89,3 @@ def reader(resolved: ResolvedInput) -> exp.Expression:
     if spec.names:
         option("names", exp.Array(expressions=[exp.Literal.string(n) for n in spec.names]))
     return exp.Anonymous(this="read_csv", expressions=[files, *options])
-
-
-def describe_sql(resolved: ResolvedInput) -> str:
-    return exp.select("*").from_(reader(resolved)).limit(0).sql(DIALECT)
-
-
-def bind_sql(resolved: ResolvedInput, file_columns: list[str]) -> str:
-    """CREATE VIEW src_<name> over the files, renaming mapped columns to their canonical names.
-
-    Unmapped columns pass through under their own names, except those a mapping renames away from.
-    """
-    mapping = dict(resolved.spec.columns)  # canonical -> source
-    renamed_from = {source: canonical for canonical, source in mapping.items()}
-    projections = []
-    for column in file_columns:
-        if column in renamed_from:
-            projections.append(exp.alias_(exp.column(column, quoted=True), renamed_from[column], quoted=True))
-        elif column not in mapping:  # a column named like a canonical one that the mapping replaces is dropped
-            projections.append(exp.column(column, quoted=True))
-    present = {renamed_from.get(c, c) for c in file_columns if c in renamed_from or c not in mapping}
-    for canonical, sql_type in CANONICAL_COLUMNS.get(resolved.spec.name, {}).items():
-        if canonical not in present and sql_type:  # optional and absent: a typed NULL keeps stages uniform
-            projections.append(exp.alias_(exp.cast(exp.null(), sql_type), canonical, quoted=True))
-    query = exp.select(*projections).from_(reader(resolved))
-    view = exp.Create(this=exp.to_table(resolved.relation, quoted=True), kind="VIEW", replace=True,
-                      expression=query)
-    return view.sql(DIALECT)

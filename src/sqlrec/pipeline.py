@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import platform
 import shutil
 import time
@@ -18,9 +17,10 @@ import sqlglot
 
 from . import __version__
 from .checks import check_columns, check_published
-from .config import REQUIRED_COLUMNS, Config
+from .config import Config
 from .engines.duckdb import DuckDBEngine, StageStats
-from .errors import DataError, StageRunError
+from .errors import StageRunError
+from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
 from .project import Project, load_project
@@ -62,8 +62,10 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                           temp_directory=(config.root / config.engine.temp_directory).resolve(),
                           allowed=allowed, show_progress=show_progress)
     try:
-        for resolved in inputs.values():
-            bind_input(engine, resolved, config)
+        checked = prepare_inputs(engine, inputs, config)
+        for name, input_report in checked.items():
+            for note in input_report.notes:
+                report(f"input {name}: {note}")
         stats = {}
         for planned in plan.stages:
             stats[planned.stage.name] = _run_stage(engine, planned, config)
@@ -77,33 +79,11 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     finally:
         engine.close()
     (staging / "work.duckdb").unlink(missing_ok=True)
-    manifest = _manifest(run_id, config, project, plan, inputs, stats, started_at)
+    manifest = _manifest(run_id, config, project, plan, inputs, checked, stats, started_at)
     write_manifest(publish_dir, manifest)
     build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
     run_dir = store.commit(run_id, staging)
     return RunResult.from_run_dir(run_dir)
-
-
-def bind_input(engine: DuckDBEngine, resolved: ResolvedInput, config: Config) -> None:
-    spec = resolved.spec
-    columns = engine.input_columns(resolved)
-    files = ", ".join(str(f) for f in resolved.files[:3]) + (" ..." if len(resolved.files) > 3 else "")
-    for canonical, source_column in spec.columns.items():
-        if source_column not in columns:
-            close = difflib.get_close_matches(source_column, columns, n=1)
-            raise DataError(
-                f"input `{spec.name}` ({files}) has no column `{source_column}` "
-                f"(mapped to `{canonical}` by `inputs.{spec.name}.columns.{canonical}`)"
-                + (f"; did you mean `{close[0]}`?" if close else ""),
-                hint=f"its columns are: {', '.join(columns)}")
-    mapped = {canonical for canonical in spec.columns} | {c for c in columns if c not in spec.columns.values()}
-    for required in REQUIRED_COLUMNS.get(spec.name, ()):
-        if required not in mapped:
-            raise DataError(
-                f"input `{spec.name}` ({files}) has no `{required}` column",
-                hint=f'map one of its columns with `inputs.{spec.name}.columns.{required} = "<your column>"` '
-                     f"in {config.source}; its columns are: {', '.join(columns)}")
-    engine.bind_input(resolved, columns)
 
 
 def _run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
@@ -133,7 +113,8 @@ def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> 
 
 
 def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
-              stats: Mapping[str, StageStats], started_at: datetime) -> dict[str, Any]:
+              checked: Mapping[str, InputReport], stats: Mapping[str, StageStats],
+              started_at: datetime) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "project": config.name,
@@ -146,6 +127,7 @@ def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs:
                      "python": platform.python_version()},
         "vars": dict(config.vars),
         "inputs": {name: fingerprint(r) for name, r in inputs.items()},
+        "input_checks": {name: r.as_dict() for name, r in checked.items()},
         "published": list(plan.published),
         "stages": [{"stage": p.stage.name, "kind": p.stage.kind, "origin": p.stage.origin,
                     "path": str(p.stage.path), "materialized": p.stage.header.materialized,

@@ -17,8 +17,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from ..config import EngineSpec
-from ..errors import DataError, StageRunError
-from ..inputs import ResolvedInput, bind_sql, describe_sql
+from ..errors import StageRunError
 from ..progress import progress_line
 from ..render import DIALECT
 
@@ -58,19 +57,6 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
-
-    # -- inputs ---------------------------------------------------------------------------------------------
-
-    def input_columns(self, resolved: ResolvedInput) -> list[str]:
-        try:
-            return [d[0] for d in self.con.execute(describe_sql(resolved)).description]
-        except duckdb.Error as exc:
-            files = ", ".join(str(f) for f in resolved.files[:3])
-            raise DataError(f"input `{resolved.spec.name}` ({files}): cannot read it: {_first_line(exc)}",
-                            hint=f"check the file, or `inputs.{resolved.spec.name}.format` in sqlrec.toml") from None
-
-    def bind_input(self, resolved: ResolvedInput, file_columns: list[str]) -> None:
-        self.con.execute(bind_sql(resolved, file_columns))
 
     # -- stages ---------------------------------------------------------------------------------------------
 

@@ -1,0 +1,525 @@
+"""Check each input inside DuckDB and load it as a clean table before any stage runs.
+
+For every declared input, in this order (events last, because its items are checked against the items input):
+
+1. each file is readable, and all files of one glob have the same columns (unless `union_by_name`);
+2. mapped columns exist and required canonical columns are present;
+3. the analyst's `filter` is one boolean expression over the input's own columns;
+4. canonical columns are converted to their types (ids to BIGINT or VARCHAR, timestamps to UTC TIMESTAMPTZ,
+   measures to DOUBLE); a value that does not convert is an error;
+5. NULL ids and timestamps, timestamps outside a plausible range, non-finite or out-of-range weights;
+6. duplicates on the unique key, handled by the declared policy; events whose item is not in the catalog;
+7. an input left empty.
+
+A failure raises DataError naming the file, the column, an example row, the count and the config key that fixes
+it. What was dropped or merged is recorded in an InputReport, which the run manifest keeps. The clean rows become
+the table `src_<name>` that stages read with source('<name>').
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+import duckdb
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from .config import (CANONICAL_COLUMNS, DEFAULT_UNIQUE_KEYS, EPOCH_UNITS, MEASURE_COLUMNS, REQUIRED_COLUMNS,
+                     Config, InputSpec)
+from .errors import ConfigError, DataError
+from .inputs import ResolvedInput, reader
+from .render import DIALECT
+from .validate import FORBIDDEN_FUNCTIONS
+
+FILE, ROW = "__file", "__row"  # where each row came from: for examples in errors and for first/last
+SOURCE_PREFIX = "__src_"  # the unconverted value of a converted column, for examples of values that failed
+ID_COLUMNS = ("user_id", "item_id")
+TIME_COLUMNS = ("ts", "launched_at", "signup_at")
+DEFAULT_EARLIEST = "1990-01-01"
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT")
+NUMBER_TYPES = INTEGER_TYPES + ("FLOAT", "DOUBLE", "REAL")
+
+
+@dataclass
+class InputReport:
+    """What the checks found and did for one input; kept in the run manifest."""
+
+    name: str
+    files: int
+    rows_read: int = 0
+    rows: int = 0
+    removed: dict[str, int] = field(default_factory=dict)  # reason -> rows removed
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "rows_read": self.rows_read, "rows": self.rows, "removed": dict(self.removed),
+                "notes": list(self.notes)}
+
+
+def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config) -> dict[str, InputReport]:
+    """Check every input and create its `src_<name>` table. Raises DataError or ConfigError on the first failure."""
+    reports: dict[str, InputReport] = {}
+    for name in sorted(inputs, key=lambda n: (n == "events", n)):
+        reports[name] = _InputCheck(engine.con, inputs[name], config, has_items="items" in reports).run()
+    return reports
+
+
+def describe_input(con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config) -> list[str]:
+    """Check that an input's files are readable and its column mapping fits; return its column names."""
+    return _InputCheck(con, resolved, config, has_items=False).describe()
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _sql(expression: exp.Expression) -> str:
+    return expression.sql(DIALECT)
+
+
+class _InputCheck:
+    def __init__(self, con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config, has_items: bool):
+        self.con = con
+        self.resolved = resolved
+        self.spec: InputSpec = resolved.spec
+        self.config = config
+        self.has_items = has_items
+        self.canonical = CANONICAL_COLUMNS.get(self.spec.name, {})
+        self.raw = f"__raw_{self.spec.name}"
+        self.report = InputReport(name=self.spec.name, files=len(resolved.files))
+        self.converted: dict[str, str] = {}  # canonical column -> source column, for columns that were converted
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _where(self, files: list[str] | None = None) -> str:
+        shown = files or [str(f) for f in self.resolved.files[:2]]
+        more = len(self.resolved.files) - len(shown)
+        return f"input `{self.spec.name}` ({', '.join(shown)}{f' and {more} more files' if more > 0 else ''})"
+
+    def _fix(self, option: str, example: str) -> str:
+        return f"set `{self.spec.key(option)}` in {self.config.source}, e.g. {self.spec.key(option)} = {example}"
+
+    def _fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        return self.con.execute(sql, params or {}).fetchall()
+
+    def _example(self, condition: exp.Expression, columns: list[str]) -> tuple[int, str]:
+        """How many rows of the raw table match `condition`, and the first of them (in file order) as text."""
+        shown = [c for c in columns if c not in (FILE, ROW)]
+        types = self._types(exp.to_table(self.raw, quoted=True))
+        # Zoned timestamps are shown as text: fetching them as Python objects would need pytz.
+        values = [exp.cast(_col(c), "VARCHAR") if "TIME ZONE" in types.get(c, "") else _col(c) for c in shown]
+        query = (exp.select(*values, _col(FILE), _col(ROW), "count(*) OVER () AS __n")
+                 .from_(exp.to_table(self.raw, quoted=True)).where(condition)
+                 .order_by(_col(FILE), _col(ROW)).limit(1))
+        rows = self._fetch(_sql(query))
+        if not rows:
+            return 0, ""
+        *values, file, row, count = rows[0]
+        fields = ", ".join(f"{c}: {v!r}" for c, v in zip(shown, values))
+        return count, f"row {row + 1:,} of {file}: {{{fields}}}"
+
+    def _types(self, relation: exp.Expression) -> dict[str, str]:
+        return {row[0]: row[1] for row in self._fetch(f"DESCRIBE {_sql(relation)}")}
+
+    def _source_name(self, canonical: str) -> str:
+        return self.spec.columns.get(canonical, canonical)
+
+    def _describe(self, column: str) -> str:
+        source = self._source_name(column)
+        return f"`{column}`" + (f" (your `{source}`)" if source != column else "")
+
+    # -- the steps ----------------------------------------------------------------------------------------------
+
+    def describe(self) -> list[str]:
+        """Steps 1 and 2 only: the files are readable and the mapping fits. Returns the file's column names."""
+        columns = [c for c, _ in self._check_files()]
+        self._check_mapping(columns)
+        return columns
+
+    def run(self) -> InputReport:
+        columns = self._check_files()
+        self._check_mapping([c for c, _ in columns])
+        condition = self._parse_filter(dict(columns))
+        self._load_raw(columns, condition)
+        self._check_values()
+        final = self._dedup_and_link()
+        self._create(final)
+        self.con.execute(f"DROP TABLE {_sql(exp.to_table(self.raw, quoted=True))}")
+        return self.report
+
+    def _check_files(self) -> list[tuple[str, str]]:
+        """Every file readable; one schema across files unless union_by_name. Returns the (name, type) columns."""
+        schemas = []
+        for path in self.resolved.files:
+            single = ResolvedInput(spec=self.spec, files=(path,))
+            try:
+                schema = self._fetch(f"DESCRIBE {_sql(exp.select('*').from_(reader(single)))}")
+            except duckdb.Error as exc:
+                raise DataError(
+                    f"{self._where([str(path)])}: cannot read the file: {_first_line(exc)}",
+                    hint=f"the file may be truncated or not {self.spec.format}; replace it, or leave it out of "
+                         f"`{self.spec.key('path')}`") from None
+            schemas.append((path, [(r[0], r[1]) for r in schema]))
+        first_path, first = schemas[0]
+        if not self.spec.union_by_name:
+            for path, schema in schemas[1:]:
+                if schema != first:
+                    a, b = dict(first), dict(schema)
+                    column = next(c for c in list(a) + list(b) if a.get(c) != b.get(c))
+                    raise DataError(
+                        f"{self._where([str(first_path), str(path)])}: the files differ in column `{column}`: "
+                        f"{a.get(column, 'missing')} in {first_path.name}, {b.get(column, 'missing')} in {path.name}",
+                        hint=f"fix the file, or {self._fix('union_by_name', 'true')} to read missing columns as "
+                             f"NULL")
+        try:
+            rows = self._fetch(f"DESCRIBE {_sql(exp.select('*').from_(reader(self.resolved)))}")
+        except duckdb.Error as exc:
+            raise DataError(f"{self._where()}: cannot read the files together: {_first_line(exc)}",
+                            hint=f"{self._fix('union_by_name', 'true')} if the files have different columns") from None
+        return [(r[0], r[1]) for r in rows]
+
+    def _check_mapping(self, columns: list[str]) -> None:
+        spec = self.spec
+        for canonical, source in spec.columns.items():
+            if source not in columns:
+                close = difflib.get_close_matches(source, columns, n=1)
+                raise DataError(
+                    f"{self._where()} has no column `{source}` (mapped to `{canonical}` by "
+                    f"`{spec.key('columns')}.{canonical}`)" + (f"; did you mean `{close[0]}`?" if close else ""),
+                    hint=f"its columns are: {', '.join(columns)}")
+        mapped = set(spec.columns) | {c for c in columns if c not in spec.columns.values()}
+        for required in REQUIRED_COLUMNS.get(spec.name, ()):
+            if required not in mapped:
+                raise DataError(
+                    f"{self._where()} has no `{required}` column",
+                    hint=f'map one of its columns with `{spec.key("columns")}.{required} = "<your column>"` in '
+                         f"{self.config.source}; its columns are: {', '.join(columns)}")
+
+    def _parse_filter(self, columns: Mapping[str, str]) -> exp.Expression | None:
+        text = self.spec.filter
+        if text is None:
+            return None
+        key = self.spec.key("filter")
+        try:
+            tree = exp.maybe_parse(text, dialect=DIALECT, into=exp.Condition)
+        except ParseError as exc:
+            raise ConfigError(f"{self.config.source}: `{key}` is not a SQL expression: {_first_line(exc)}",
+                              hint="write one condition over your columns, e.g. \"Quantity > 0\"") from None
+        if tree.find(exp.Query, exp.Subquery, exp.Table) is not None or isinstance(tree, exp.Query):
+            raise ConfigError(f"{self.config.source}: `{key}` must be one boolean expression, not a query",
+                              hint="write one condition over your columns, e.g. \"Quantity > 0\"")
+        for func in tree.find_all(exp.Func):
+            name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+            if name in FORBIDDEN_FUNCTIONS:
+                raise ConfigError(f"{self.config.source}: `{key}` may not call {name}()")
+        for column in tree.find_all(exp.Column):
+            if column.table or column.name not in columns:
+                close = difflib.get_close_matches(column.name, list(columns), n=1)
+                raise ConfigError(
+                    f"{self.config.source}: `{key}` refers to `{column.sql(DIALECT)}`, which is not a column of "
+                    f"{self._where()}" + (f" (did you mean `{close[0]}`?)" if close else ""),
+                    hint=f"the filter reads your own column names: {', '.join(columns)}")
+        probe = exp.select(exp.alias_(tree.copy(), "f")).from_(reader(self.resolved)).limit(0)
+        try:
+            kind = self._fetch(f"DESCRIBE {_sql(probe)}")[0][1]
+        except duckdb.Error as exc:
+            raise ConfigError(f"{self.config.source}: `{key}` cannot be evaluated: {_first_line(exc)}") from None
+        if kind != "BOOLEAN":
+            raise ConfigError(f"{self.config.source}: `{key}` must be true or false for each row, but it is {kind}",
+                              hint="compare it with something, e.g. \"Quantity > 0\"")
+        return tree
+
+    def _convert(self, canonical: str, source: str, kind: str) -> exp.Expression | None:
+        """SQL converting a source column to the canonical type, or None to keep it as it is."""
+        value = _col(source)
+        if canonical in ID_COLUMNS:
+            if kind in INTEGER_TYPES:
+                return exp.cast(value, "BIGINT")
+            if kind == "VARCHAR":
+                return None
+            if kind in ("FLOAT", "DOUBLE", "REAL") or kind.startswith("DECIMAL"):
+                # Float ids (CustomerID read by pandas as 17850.0) are whole numbers or not ids at all.
+                whole = exp.EQ(this=value, expression=exp.func("trunc", value))
+                return exp.Case(ifs=[exp.If(this=whole, true=exp.cast(value, "BIGINT"))])
+            raise DataError(f"{self._where()}: column {self._describe(canonical)} is {kind}; ids must be integers "
+                            "or text", hint=f"map `{self.spec.key('columns')}.{canonical}` to an id column")
+        if canonical in TIME_COLUMNS:
+            return self._convert_time(value, kind)
+        target = self.canonical.get(canonical)
+        if not target or kind == target or (target == "VARCHAR" and kind.startswith("VARCHAR")):
+            return None
+        return exp.TryCast(this=value, to=exp.DataType.build(target))
+
+    def _convert_time(self, value: exp.Expression, kind: str) -> exp.Expression:
+        fmt, zone = self.spec.ts_format, self.spec.naive_timezone or "UTC"
+
+        def local(naive: exp.Expression) -> exp.Expression:
+            return exp.func("timezone", exp.Literal.string(zone), naive)
+
+        if fmt in EPOCH_UNITS:
+            if kind not in NUMBER_TYPES:
+                raise DataError(f"{self._where()}: `{self.spec.key('ts_format')}` = {fmt!r} needs numbers, but "
+                                f"the column is {kind}", hint="remove ts_format, or map a numeric column")
+            seconds = exp.Div(this=exp.cast(value, "DOUBLE"), expression=exp.Literal.number(EPOCH_UNITS[fmt]))
+            return exp.func("to_timestamp", seconds)
+        if kind == "TIMESTAMP WITH TIME ZONE":
+            return value
+        if kind.startswith("TIMESTAMP") or kind == "DATE":
+            self._note_naive(kind)
+            return local(exp.cast(value, "TIMESTAMP"))
+        if kind == "VARCHAR":
+            if fmt is not None:
+                self._note_naive("text")
+                return local(exp.func("try_strptime", value, exp.Literal.string(fmt)))
+            # Text with an offset (2011-06-01 10:00+01) keeps it; text without one is local to naive_timezone.
+            has_offset = exp.func("regexp_matches", value, exp.Literal.string(r"([+-]\d\d(:?\d\d)?|Z)$"))
+            self._note_naive("text without an offset")
+            return exp.Case(ifs=[exp.If(this=has_offset, true=exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMPTZ")))],
+                            default=local(exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMP"))))
+        if kind in NUMBER_TYPES:
+            raise DataError(f"{self._where()}: timestamps are numbers ({kind})",
+                            hint=self._fix("ts_format", '"epoch_s"') + " (or epoch_ms / epoch_us)")
+        raise DataError(f"{self._where()}: timestamps have type {kind}, which is not a time",
+                        hint="map a timestamp, date or text column")
+
+    def _note_naive(self, what: str) -> None:
+        if self.spec.naive_timezone is None:
+            note = (f"timestamps ({what}) carry no time zone and were read as UTC; set "
+                    f"`{self.spec.key('naive_timezone')}` to state their zone")
+            if note not in self.report.notes:
+                self.report.notes.append(note)
+
+    def _load_raw(self, columns: list[tuple[str, str]], condition: exp.Expression | None) -> None:
+        spec = self.spec
+        renamed = {source: canonical for canonical, source in spec.columns.items()}
+        projections: list[exp.Expression] = []
+        present = set()
+        for source, kind in columns:
+            if source not in renamed and source in spec.columns:
+                continue  # a column named like a canonical one that the mapping replaces
+            name = renamed.get(source, source)
+            converted = self._convert(name, source, kind) if name in self.canonical else None
+            if converted is None:
+                projections.append(exp.alias_(_col(source), name, quoted=True))
+            else:
+                projections.append(exp.alias_(converted, name, quoted=True))
+                projections.append(exp.alias_(exp.cast(_col(source), "VARCHAR"), SOURCE_PREFIX + name, quoted=True))
+                self.converted[name] = source
+            present.add(name)
+        for canonical, sql_type in self.canonical.items():
+            if canonical not in present and sql_type:  # optional and absent: a typed NULL keeps stages uniform
+                projections.append(exp.alias_(exp.cast(exp.null(), sql_type), canonical, quoted=True))
+        projections += [_col(FILE), _col(ROW)]
+
+        source_rows = exp.select("*", self._row_number()).from_(self._reader_with_origin())
+        count_read = exp.select("count(*)").from_(reader(self.resolved))
+        self.report.rows_read = self._fetch(_sql(count_read))[0][0]
+        query = exp.select(*projections).from_(source_rows.subquery("s"))
+        if condition is not None:
+            query = query.where(condition.copy())
+        table = exp.to_table(self.raw, quoted=True)
+        self._execute_data(f"CREATE OR REPLACE TEMP TABLE {_sql(table)} AS {_sql(query)}")
+        kept = self._fetch(f"SELECT count(*) FROM {_sql(table)}")[0][0]
+        if condition is not None:
+            self._removed("filter", self.report.rows_read - kept, f"{self.spec.key('filter')} = {spec.filter!r}")
+
+    def _reader_with_origin(self) -> exp.Expression:
+        read = reader(self.resolved)
+        read.append("expressions", exp.EQ(this=exp.column("filename"), expression=exp.Literal.string(FILE)))
+        if self.spec.format == "parquet":
+            read.append("expressions", exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
+        return read
+
+    def _row_number(self) -> exp.Expression:
+        if self.spec.format == "parquet":
+            return exp.alias_(exp.column("file_row_number"), ROW, quoted=True)
+        # CSV has no file_row_number; DuckDB keeps insertion order, so the scan order is the file order.
+        return exp.alias_(exp.maybe_parse(f"row_number() OVER (PARTITION BY {FILE}) - 1"), ROW, quoted=True)
+
+    def _execute_data(self, sql: str) -> None:
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise DataError(f"{self._where()}: cannot read the data: {_first_line(exc)}",
+                            hint="check the file and the input's format options in sqlrec.toml") from None
+
+    def _removed(self, reason: str, rows: int, how: str) -> None:
+        if rows:
+            self.report.removed[reason] = self.report.removed.get(reason, 0) + rows
+            self.report.notes.append(f"{reason}: removed {rows:,} rows ({how})")
+
+    def _check_values(self) -> None:
+        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(exp.to_table(self.raw, quoted=True))}")]
+        visible = [n for n in names if not n.startswith(SOURCE_PREFIX)][:10]
+        for column, source in self.converted.items():
+            failed = exp.and_(_col(SOURCE_PREFIX + column).is_(exp.not_(exp.null())), _col(column).is_(exp.null()))
+            count, example = self._example(failed, [SOURCE_PREFIX + column] + visible)
+            if count:
+                if column in TIME_COLUMNS:
+                    hint = self._fix("ts_format", '"%d/%m/%Y %H:%M"') + " (or epoch_s for Unix seconds)"
+                elif column in ID_COLUMNS:
+                    hint = f"ids must be whole numbers or text; fix the data or filter those rows with " \
+                           f"`{self.spec.key('filter')}`"
+                else:
+                    hint = f"fix the data, or filter those rows with `{self.spec.key('filter')}`"
+                raise DataError(f"{self._where()}: column {self._describe(column)}: {count:,} values do not convert "
+                                f"to {self.canonical.get(column) or 'an id'}, e.g. {example}", hint=hint)
+        required = [c for c in REQUIRED_COLUMNS.get(self.spec.name, ()) if c in names]
+        for column in required:
+            missing = _col(column).is_(exp.null())
+            count, example = self._example(missing, visible)
+            if not count:
+                continue
+            if self.spec.nulls == "error":
+                raise DataError(f"{self._where()}: column {self._describe(column)} is NULL in {count:,} rows, e.g. "
+                                f"{example}", hint=self._fix("nulls", '"drop"') + " to leave those rows out")
+            self._delete(missing, "null " + column, f'{self.spec.key("nulls")} = "drop"')
+        if "ts" in names:
+            self._check_time_range(visible)
+        if "weight" in names:
+            self._check_weights(visible)
+
+    def _delete(self, condition: exp.Expression, reason: str, how: str) -> None:
+        table = exp.to_table(self.raw, quoted=True)
+        count = self._fetch(_sql(exp.select("count(*)").from_(table).where(condition.copy())))[0][0]
+        self.con.execute(_sql(exp.delete(table, where=condition.copy())))
+        self._removed(reason, count, how)
+
+    def _check_time_range(self, visible: list[str]) -> None:
+        earliest, latest = self.spec.ts_range or (
+            DEFAULT_EARLIEST, (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S"))
+        bounds = []
+        for bound in (earliest, latest):
+            if not self._fetch("SELECT TRY_CAST($b AS TIMESTAMPTZ) IS NOT NULL", {"b": bound})[0][0]:
+                raise ConfigError(f"{self.config.source}: `{self.spec.key('ts_range')}`: {bound!r} is not a date",
+                                  hint='e.g. ts_range = ["2010-01-01", "2012-01-01"]')
+            bounds.append(exp.cast(exp.Literal.string(bound), "TIMESTAMPTZ"))
+        outside = exp.or_(exp.LT(this=_col("ts"), expression=bounds[0]), exp.GT(this=_col("ts"), expression=bounds[1]))
+        count, example = self._example(outside, visible)
+        if count:
+            raise DataError(f"{self._where()}: column {self._describe('ts')}: {count:,} timestamps fall outside "
+                            f"{earliest} .. {latest}, e.g. {example}",
+                            hint=self._fix("ts_range", '["2000-01-01", "2030-01-01"]') + " if they are real, or "
+                                 f"filter them with `{self.spec.key('filter')}`")
+
+    def _check_weights(self, visible: list[str]) -> None:
+        weight = _col("weight")
+        not_finite = exp.or_(exp.func("isnan", weight), exp.func("isinf", weight))
+        count, example = self._example(not_finite, visible)
+        if count:
+            raise DataError(f"{self._where()}: column {self._describe('weight')}: {count:,} weights are NaN or "
+                            f"infinite, e.g. {example}", hint=f"filter them with `{self.spec.key('filter')}`")
+        low, high = self.spec.weight_range
+        outside = exp.LT(this=weight, expression=exp.Literal.number(low))
+        if high is not None:
+            outside = exp.or_(outside, exp.GT(this=weight, expression=exp.Literal.number(high)))
+        count, example = self._example(outside, visible)
+        if count:
+            shown = f"[{low:g}, {high:g}]" if high is not None else f"at least {low:g}"
+            raise DataError(f"{self._where()}: column {self._describe('weight')}: {count:,} weights are outside "
+                            f"{shown}, e.g. {example}",
+                            hint=self._fix("weight_range", "[-1, 10]") + " if they are valid, or filter them with "
+                                 f"`{self.spec.key('filter')}`")
+
+    def _dedup_and_link(self) -> exp.Select:
+        table = exp.to_table(self.raw, quoted=True)
+        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(table)}")]
+        output = [n for n in names if n not in (FILE, ROW) and not n.startswith(SOURCE_PREFIX)]
+        key = list(self.spec.unique_key or DEFAULT_UNIQUE_KEYS.get(self.spec.name, ()))
+        for column in key:
+            if column not in output:
+                raise ConfigError(f"{self.config.source}: `{self.spec.key('unique_key')}` names `{column}`, which "
+                                  f"{self._where()} does not have", hint=f"its columns: {', '.join(output)}")
+        query = exp.select(*[_col(c) for c in output], _col(FILE), _col(ROW)).from_(table)
+        if key:
+            query = self._dedup(query, key, output)
+        if self.spec.name == "events" and self.has_items:
+            query = self._link_items(query, output)
+        return query
+
+    def _dedup(self, query: exp.Select, key: list[str], output: list[str]) -> exp.Select:
+        keys = [_col(c) for c in key]
+        groups = (exp.select(*keys, "count(*) AS __n").from_(exp.to_table(self.raw, quoted=True)).group_by(*keys)
+                  .having("count(*) > 1"))
+        stats = self._fetch(_sql(exp.select("count(*)", "coalesce(sum(__n), 0)").from_(groups.subquery("g"))))[0]
+        duplicate_groups, duplicate_rows = stats
+        if not duplicate_groups:
+            return query
+        policy = self.spec.duplicates
+        if policy == "error":
+            types = self._types(exp.to_table(self.raw, quoted=True))
+            shown_keys = [exp.cast(_col(c), "VARCHAR") if "TIME ZONE" in types[c] else _col(c) for c in key]
+            first = self._fetch(_sql(exp.select(*shown_keys, "__n").from_(groups.subquery("g"))
+                                     .order_by(*[_col(c) for c in key]).limit(1)))[0]
+            shown = ", ".join(f"{c}={v!r}" for c, v in zip(key, first))
+            raise DataError(
+                f"{self._where()}: {duplicate_rows - duplicate_groups:,} duplicate rows: {duplicate_groups:,} values "
+                f"of ({', '.join(key)}) appear more than once, e.g. {shown} appears {first[-1]} times",
+                hint=self._fix("duplicates", '"first"') + " (or last, sum, max), or set "
+                     f"`{self.spec.key('unique_key')}` to the columns that identify a row")
+        order = [exp.Ordered(this=_col(FILE), desc=policy == "last"), exp.Ordered(this=_col(ROW), desc=policy == "last")]
+        how = f'{self.spec.key("duplicates")} = "{policy}" on ({", ".join(key)})'
+        self._removed("duplicates", duplicate_rows - duplicate_groups, how)
+        window = exp.Window(this=exp.func("row_number"), partition_by=keys, order=exp.Order(expressions=order))
+        if policy in ("sum", "max"):  # measures combined over the group, other columns from its first row
+            measures = set(MEASURE_COLUMNS.get(self.spec.name, ())) - set(key)
+            query = exp.select(*[
+                exp.alias_(exp.Window(this=exp.func(policy, _col(c)), partition_by=[k.copy() for k in keys]), c,
+                           quoted=True) if c in measures else _col(c)
+                for c in output + [FILE, ROW]]).from_(query.subquery("d"))
+        return query.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+
+    def _link_items(self, query: exp.Select, output: list[str]) -> exp.Select:
+        items = exp.to_table("src_items", quoted=True)
+        item_id_type = self._types(items).get("item_id")
+        event_type = self._types(exp.to_table(self.raw, quoted=True)).get("item_id")
+        left, right = exp.column("item_id", table="e", quoted=True), exp.column("item_id", table="i", quoted=True)
+        if item_id_type != event_type:  # 85123 as text in one file, a number in the other: compare as text
+            left, right = exp.cast(left, "VARCHAR"), exp.cast(right, "VARCHAR")
+        known = exp.Exists(this=exp.select("1").from_(exp.alias_(items, "i", table=True)).where(exp.EQ(this=right, expression=left)))
+        candidates = query.subquery("e")
+        unknown = exp.select("count(*)").from_(candidates).where(exp.not_(known.copy()))
+        count = self._fetch(_sql(unknown))[0][0]
+        if not count:
+            return query
+        policy = self.spec.unknown_items
+        key = self.spec.key("unknown_items")
+        if policy == "error":
+            example_query = (exp.select("e.*").from_(query.subquery("e")).where(exp.not_(known.copy()))
+                             .order_by(exp.column(FILE, table="e", quoted=True), exp.column(ROW, table="e", quoted=True)).limit(1))
+            row = dict(zip([*output, FILE, ROW], self._fetch(_sql(example_query))[0]))
+            shown = ", ".join(f"{c}: {row[c]!r}" for c in output[:8])
+            raise DataError(f"{self._where()}: {count:,} events refer to items that are not in the items input, e.g. "
+                            f"row {row[ROW] + 1:,} of {row[FILE]}: {{{shown}}}",
+                            hint=f'set `{key}` = "drop" (or "warn") in {self.config.source}, or add the items to '
+                                 "the catalog")
+        if policy == "warn":
+            self.report.notes.append(f"unknown items: {count:,} events refer to items not in the items input "
+                                     f'(kept: {key} = "warn")')
+            return query
+        self._removed("unknown items", count, f'{key} = "drop"')
+        return exp.select("e.*").from_(query.subquery("e")).where(known)
+
+    def _create(self, query: exp.Select) -> None:
+        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(query)}")]
+        output = [c for c in names if c not in (FILE, ROW) and not c.startswith(SOURCE_PREFIX)]
+        final = exp.select(*[_col(c) for c in output]).from_(query.subquery("q"))
+        target = exp.to_table(self.resolved.relation, quoted=True)
+        self._execute_data(f"CREATE OR REPLACE TABLE {_sql(target)} AS {_sql(final)}")
+        self.report.rows = self._fetch(f"SELECT count(*) FROM {_sql(target)}")[0][0]
+        if self.report.rows == 0:
+            removed = ", ".join(f"{reason}: {rows:,}" for reason, rows in self.report.removed.items())
+            raise DataError(f"{self._where()} has no rows"
+                            + (f" left after the checks ({self.report.rows_read:,} read; removed {removed})"
+                               if self.report.rows_read else ""),
+                            hint=f"check `{self.spec.key('path')}`" + (f" and `{self.spec.key('filter')}`"
+                                                                          if self.spec.filter else ""))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
