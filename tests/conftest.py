@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -83,3 +84,15 @@ def make_project(tmp_path: Path):
     def make(extra_config: str = "", name: str = "proj", keep_runs: int = 3) -> Project:
         return Project(tmp_path / name, extra_config, keep_runs)
     return make
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def shared_dataset(folder: str, env: str) -> Path:
+    """A dataset under ../shared/datasets (beside the checkout), or the folder named by the environment variable."""
+    return Path(os.environ.get(env) or CHECKOUT.parent / "shared" / "datasets" / folder)
+
+
+ML100K = shared_dataset("ml-100k", "SQLREC_ML100K")
+ONLINE_RETAIL = shared_dataset("online-retail", "SQLREC_ONLINE_RETAIL")

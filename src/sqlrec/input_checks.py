@@ -123,6 +123,7 @@ class _InputCheck:
         return count, f"row {row + 1:,} of {file}: {{{fields}}}"
 
     def _types(self, relation: exp.Expression) -> dict[str, str]:
+        """Column name -> DuckDB type of a table or query."""
         return {row[0]: row[1] for row in self._fetch(f"DESCRIBE {_sql(relation)}")}
 
     def _source_name(self, canonical: str) -> str:
@@ -489,7 +490,10 @@ class _InputCheck:
         policy = self.spec.unknown_items
         key = self.spec.key("unknown_items")
         if policy == "error":
-            example_query = (exp.select("e.*").from_(query.subquery("e")).where(exp.not_(known.copy()))
+            types = self._types(query)
+            shown_columns = [exp.cast(exp.column(c, table="e", quoted=True), "VARCHAR") if "TIME ZONE" in types[c]
+                             else exp.column(c, table="e", quoted=True) for c in [*output, FILE, ROW]]
+            example_query = (exp.select(*shown_columns).from_(query.subquery("e")).where(exp.not_(known.copy()))
                              .order_by(exp.column(FILE, table="e", quoted=True), exp.column(ROW, table="e", quoted=True)).limit(1))
             row = dict(zip([*output, FILE, ROW], self._fetch(_sql(example_query))[0]))
             shown = ", ".join(f"{c}: {row[c]!r}" for c in output[:8])
