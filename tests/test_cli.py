@@ -129,7 +129,7 @@ def test_lock_exits_5(runner, project):
 
 
 def test_generate_writes_requested_sizes(runner, tmp_path):
-    result = runner.invoke(cli, ["generate", "--out", str(tmp_path / "g"), "--users", "50", "--items", "20",
+    result = runner.invoke(cli, ["generate", "--out", str(tmp_path / "g"), "--users", "50", "--items", "30",
                                  "--events", "500", "--seed", "7"])
     assert result.exit_code == 0, result.output
     counts = duckdb.sql("SELECT count(*) FROM read_parquet($p)", params={"p": str(tmp_path / "g" / "events.parquet")})

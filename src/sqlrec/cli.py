@@ -213,11 +213,15 @@ def ls(project: Path | None) -> None:
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the Parquet files to.")
 @click.option("--users", type=click.IntRange(1), default=DemoSize.users, show_default=True)
-@click.option("--items", type=click.IntRange(8), default=DemoSize.items, show_default=True)
+@click.option("--items", type=click.IntRange(24), default=DemoSize.items, show_default=True)
 @click.option("--events", type=click.IntRange(1), default=DemoSize.events, show_default=True)
 @click.option("--seed", type=int, default=DemoSize.seed, show_default=True)
 def generate(out: Path, users: int, items: int, events: int, seed: int) -> None:
-    """Write synthetic retail data (items, users, events) as Parquet."""
+    """Write a synthetic retail world as Parquet: items, users, events, and its ground truth in truth/.
+
+    The planted patterns (taste clusters, price tiers, cross-sell chains, seasons, repeat purchases, cold start)
+    are described in the README. Same options, same bytes.
+    """
     paths = generate_data(out, DemoSize(users=users, items=items, events=events, seed=seed))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
