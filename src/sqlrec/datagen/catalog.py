@@ -13,24 +13,34 @@ class Category:
     name: str
     subcategories: tuple[str, ...]
     nouns: tuple[str, ...]  # words that name the thing in titles
+    words: tuple[str, ...]  # words descriptions of this category use
     cross_sell: str | None = None  # the category bought next, e.g. suits -> shirts -> ties
     season_peak_day: int | None = None  # day of year when demand peaks; None = no season
     consumable: bool = False  # bought again (coffee, skincare); durables are bought once
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("suits", ("two-piece", "three-piece", "blazer"), ("suit", "blazer", "jacket"), cross_sell="shirts"),
-    Category("shirts", ("oxford", "poplin", "linen"), ("shirt", "button-down"), cross_sell="ties"),
-    Category("ties", ("silk", "knit", "bow"), ("tie", "necktie")),
-    Category("dresses", ("midi", "maxi", "wrap"), ("dress", "gown"), cross_sell="shoes"),
-    Category("shoes", ("heels", "loafers", "sneakers"), ("shoes", "pumps", "loafers"), cross_sell="handbags"),
-    Category("handbags", ("tote", "clutch", "crossbody"), ("bag", "handbag")),
-    Category("outerwear", ("parka", "wool coat", "puffer"), ("coat", "parka"), season_peak_day=15),  # mid-January
-    Category("swimwear", ("bikini", "trunks", "one-piece"), ("swimsuit", "trunks"), season_peak_day=196),  # mid-July
-    Category("skincare", ("serum", "moisturiser", "cleanser"), ("serum", "cream"), consumable=True),
-    Category("coffee", ("espresso", "filter", "decaf"), ("beans", "roast"), consumable=True),
-    Category("home", ("lamp", "throw", "vase"), ("lamp", "throw", "vase")),
-    Category("electronics", ("headphones", "speaker", "charger"), ("headphones", "speaker")),
+    Category("suits", ("two-piece", "three-piece", "blazer"), ("suit", "blazer", "jacket"),
+             ("wool", "lapel", "tailoring"), cross_sell="shirts"),
+    Category("shirts", ("oxford", "poplin", "linen"), ("shirt", "button-down"),
+             ("cotton", "collar", "cuffs"), cross_sell="ties"),
+    Category("ties", ("silk", "knit", "bow"), ("tie", "necktie"), ("knot", "silk", "pattern")),
+    Category("dresses", ("midi", "maxi", "wrap"), ("dress", "gown"),
+             ("hemline", "flowing", "bodice"), cross_sell="shoes"),
+    Category("shoes", ("heels", "loafers", "sneakers"), ("shoes", "pumps", "loafers"),
+             ("sole", "leather", "heel"), cross_sell="handbags"),
+    Category("handbags", ("tote", "clutch", "crossbody"), ("bag", "handbag"), ("strap", "zip", "compartment")),
+    Category("outerwear", ("parka", "wool coat", "puffer"), ("coat", "parka"),
+             ("insulated", "hood", "warm"), season_peak_day=15),  # mid-January
+    Category("swimwear", ("bikini", "trunks", "one-piece"), ("swimsuit", "trunks"),
+             ("quick-dry", "beach", "pool"), season_peak_day=196),  # mid-July
+    Category("skincare", ("serum", "moisturiser", "cleanser"), ("serum", "cream"),
+             ("hydrating", "skin", "spf"), consumable=True),
+    Category("coffee", ("espresso", "filter", "decaf"), ("beans", "roast"),
+             ("arabica", "aroma", "brew"), consumable=True),
+    Category("home", ("lamp", "throw", "vase"), ("lamp", "throw", "vase"), ("living", "cosy", "interior")),
+    Category("electronics", ("headphones", "speaker", "charger"), ("headphones", "speaker"),
+             ("wireless", "battery", "bluetooth")),
 )
 CATEGORY_INDEX = {c.name: i for i, c in enumerate(CATEGORIES)}
 

@@ -38,7 +38,10 @@ class EventChunk:
 
 
 class ItemSampler:
-    """Draw an item for a (category, tier, brand) cell by popularity, falling back to (category, tier), then category."""
+    """Draw an item of a (category, tier, brand) cell by popularity.
+
+    An empty cell falls back to (category, tier), then to the category.
+    """
 
     def __init__(self, items: Items):
         self.items = items
@@ -103,7 +106,7 @@ def simulate_chunk(size: WorldSize, items: Items, users: Users, sampler: ItemSam
     weights = users.category_affinity[user] * season_factor(start)
     category = _sample_rows(weights, rng)
     tiers = tier_preference(users)
-    tier = _sample_rows(tiers[users.tier[user]], rng)
+    tier = _sample_rows(tiers[user], rng)
     brand = _sample_rows(users.brand_affinity[user], rng)
     item = sampler.draw(category, tier, brand, rng)
     not_yet = items.launched_at[item] > start

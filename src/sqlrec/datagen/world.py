@@ -139,7 +139,8 @@ def _dirichlet_rows(rng: np.random.Generator, alphas: np.ndarray) -> np.ndarray:
 
 def season_factor(timestamps: np.ndarray) -> np.ndarray:
     """len(timestamps) x categories: how much each category's demand is lifted at that time of year."""
-    day_of_year = (timestamps // DAY) % 365
+    moments = timestamps.astype("datetime64[s]")
+    day_of_year = (moments - moments.astype("datetime64[Y]")).astype("timedelta64[D]").astype(np.int64)
     factor = np.ones((len(timestamps), len(CATEGORIES)))
     for c, category in enumerate(CATEGORIES):
         if category.season_peak_day is not None:
@@ -166,6 +167,9 @@ def item_title(items: Items, i: int, rng: np.random.Generator) -> tuple[str, str
     tier_word = TIER_WORDS[tier][rng.integers(3)]
     title = f"{brand} {style_word} {sub} {noun}".title()
     article = "An" if tier_word[0] in "aeiou" else "A"
-    description = (f"{article} {tier_word} {sub} {noun} from {brand}, {style_word} and {STYLE_WORDS[style][(rng.integers(3))]}. "
-                   f"Part of our {category.name} range: {TIER_WORDS[tier][rng.integers(3)]} {style} style.")
+    feature = category.words[rng.integers(len(category.words))]
+    second_style_word = STYLE_WORDS[style][rng.integers(3)]
+    description = (f"{article} {tier_word} {sub} {noun} from {brand}, {style_word} and {second_style_word}. "
+                   f"{feature.capitalize()} {category.words[rng.integers(len(category.words))]}, "
+                   f"part of our {category.name} range: {TIER_WORDS[tier][rng.integers(3)]} {style} style.")
     return title, description
