@@ -40,7 +40,7 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
     started_at = datetime.now(timezone.utc)
     project = load_project(config)
     plan = build_plan(project)
-    inputs = resolve(config, plan.inputs)
+    inputs = resolve(config)  # every declared input is checked, also those no stage reads yet
     store = OutputStore(config.output_dir, config.output.keep_runs)
     with store.lock():
         run_id = new_run_id()
