@@ -148,7 +148,8 @@ def _print_summary(result: RunResult, quiet: bool) -> None:
                   .project("user_id, item_id, round(score, 3) AS score, rank, source"))
         click.echo("\nSample of recommendations")
         click.echo(_format_rows(sample))
-    click.echo(f"\nQuery them: python -c \"import duckdb; duckdb.connect('{result.snapshot}', read_only=True).sql('FROM recommendations').show()\"")
+    query = f"import duckdb; duckdb.connect('{result.snapshot}', read_only=True).sql('FROM recommendations').show()"
+    click.echo(f'\nQuery them: python -c "{query}"')
 
 
 def _format_rows(relation) -> str:

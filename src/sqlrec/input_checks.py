@@ -279,7 +279,8 @@ class _InputCheck:
             # Text with an offset (2011-06-01 10:00+01) keeps it; text without one is local to naive_timezone.
             has_offset = exp.func("regexp_matches", value, exp.Literal.string(r"([+-]\d\d(:?\d\d)?|Z)$"))
             self._note_naive("text without an offset")
-            return exp.Case(ifs=[exp.If(this=has_offset, true=exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMPTZ")))],
+            zoned = exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMPTZ"))
+            return exp.Case(ifs=[exp.If(this=has_offset, true=zoned)],
                             default=local(exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMP"))))
         if kind in NUMBER_TYPES:
             raise DataError(f"{self._where()}: timestamps are numbers ({kind})",
@@ -462,7 +463,8 @@ class _InputCheck:
                 f"of ({', '.join(key)}) appear more than once, e.g. {shown} appears {first[-1]} times",
                 hint=self._fix("duplicates", '"first"') + " (or last, sum, max), or set "
                      f"`{self.spec.key('unique_key')}` to the columns that identify a row")
-        order = [exp.Ordered(this=_col(FILE), desc=policy == "last"), exp.Ordered(this=_col(ROW), desc=policy == "last")]
+        last = policy == "last"
+        order = [exp.Ordered(this=_col(FILE), desc=last), exp.Ordered(this=_col(ROW), desc=last)]
         how = f'{self.spec.key("duplicates")} = "{policy}" on ({", ".join(key)})'
         self._removed("duplicates", duplicate_rows - duplicate_groups, how)
         window = exp.Window(this=exp.func("row_number"), partition_by=keys, order=exp.Order(expressions=order))
@@ -481,7 +483,8 @@ class _InputCheck:
         left, right = exp.column("item_id", table="e", quoted=True), exp.column("item_id", table="i", quoted=True)
         if item_id_type != event_type:  # 85123 as text in one file, a number in the other: compare as text
             left, right = exp.cast(left, "VARCHAR"), exp.cast(right, "VARCHAR")
-        known = exp.Exists(this=exp.select("1").from_(exp.alias_(items, "i", table=True)).where(exp.EQ(this=right, expression=left)))
+        known = exp.Exists(this=exp.select("1").from_(exp.alias_(items, "i", table=True))
+                           .where(exp.EQ(this=right, expression=left)))
         candidates = query.subquery("e")
         unknown = exp.select("count(*)").from_(candidates).where(exp.not_(known.copy()))
         count = self._fetch(_sql(unknown))[0][0]
@@ -494,7 +497,8 @@ class _InputCheck:
             shown_columns = [exp.cast(exp.column(c, table="e", quoted=True), "VARCHAR") if "TIME ZONE" in types[c]
                              else exp.column(c, table="e", quoted=True) for c in [*output, FILE, ROW]]
             example_query = (exp.select(*shown_columns).from_(query.subquery("e")).where(exp.not_(known.copy()))
-                             .order_by(exp.column(FILE, table="e", quoted=True), exp.column(ROW, table="e", quoted=True)).limit(1))
+                             .order_by(exp.column(FILE, table="e", quoted=True), exp.column(ROW, table="e", quoted=True))
+                             .limit(1))
             row = dict(zip([*output, FILE, ROW], self._fetch(_sql(example_query))[0]))
             shown = ", ".join(f"{c}: {row[c]!r}" for c in output[:8])
             raise DataError(f"{self._where()}: {count:,} events refer to items that are not in the items input, e.g. "

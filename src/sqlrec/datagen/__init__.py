@@ -118,8 +118,21 @@ def _chunks(budget: np.ndarray):
         first = last
 
 
+def _write_long(path: Path, column: str, names: list[str], matrix: np.ndarray, users_per_group: int = 100_000) -> None:
+    """A users x names matrix as (user_id, name, affinity) rows, written in row groups to bound memory."""
+    labels = pa.array(names)
+    schema = pa.schema([("user_id", pa.int64()), (column, pa.string()), ("affinity", pa.float64())])
+    with pq.ParquetWriter(path, schema, **_PARQUET) as writer:
+        for first in range(0, len(matrix), users_per_group):
+            block = matrix[first:first + users_per_group]
+            writer.write_table(pa.table({
+                "user_id": np.repeat(_user_ids(np.arange(first, first + len(block))), len(names)),
+                column: labels.take(pa.array(np.tile(np.arange(len(names), dtype=np.int32), len(block)))),
+                "affinity": block.ravel(),
+            }, schema=schema))
+
+
 def _write_truth(folder: Path, size: WorldSize, items, users) -> None:
-    n_cat, n_brand = len(CATEGORIES), len(BRANDS)
     pq.write_table(pa.table({
         "user_id": _user_ids(np.arange(users.count)),
         "cluster": users.cluster,
@@ -127,16 +140,9 @@ def _write_truth(folder: Path, size: WorldSize, items, users) -> None:
         "propensity": users.propensity,
         "is_new": users.signup_at > size.end - NEW_USER_DAYS * DAY,
     }), folder / "users.parquet", **_PARQUET)
-    pq.write_table(pa.table({
-        "user_id": np.repeat(_user_ids(np.arange(users.count)), n_cat),
-        "category": np.tile([c.name for c in CATEGORIES], users.count),
-        "affinity": users.category_affinity.ravel(),
-    }), folder / "user_category_affinity.parquet", **_PARQUET)
-    pq.write_table(pa.table({
-        "user_id": np.repeat(_user_ids(np.arange(users.count)), n_brand),
-        "brand": np.tile([b for b, _ in BRANDS], users.count),
-        "affinity": users.brand_affinity.ravel(),
-    }), folder / "user_brand_affinity.parquet", **_PARQUET)
+    _write_long(folder / "user_category_affinity.parquet", "category", [c.name for c in CATEGORIES],
+                users.category_affinity)
+    _write_long(folder / "user_brand_affinity.parquet", "brand", [b for b, _ in BRANDS], users.brand_affinity)
     pq.write_table(pa.table({
         "item_id": _item_ids(np.arange(items.count)),
         "popularity": items.popularity,

@@ -105,8 +105,7 @@ def simulate_chunk(size: WorldSize, items: Items, users: Users, sampler: ItemSam
 
     weights = users.category_affinity[user] * season_factor(start)
     category = _sample_rows(weights, rng)
-    tiers = tier_preference(users)
-    tier = _sample_rows(tiers[user], rng)
+    tier = _sample_rows(tier_preference(users.tier[user]), rng)
     brand = _sample_rows(users.brand_affinity[user], rng)
     item = sampler.draw(category, tier, brand, rng)
     not_yet = items.launched_at[item] > start

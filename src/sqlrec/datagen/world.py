@@ -149,10 +149,10 @@ def season_factor(timestamps: np.ndarray) -> np.ndarray:
     return factor
 
 
-def tier_preference(users: Users) -> np.ndarray:
-    """users x tiers: the share of each user's interest in each price tier."""
-    pref = np.full((users.count, len(TIERS)), (1 - TIER_LOYALTY) / (len(TIERS) - 1))
-    pref[np.arange(users.count), users.tier] = TIER_LOYALTY
+def tier_preference(user_tier: np.ndarray) -> np.ndarray:
+    """len(user_tier) x tiers: the share of each user's interest in each price tier."""
+    pref = np.full((len(user_tier), len(TIERS)), (1 - TIER_LOYALTY) / (len(TIERS) - 1))
+    pref[np.arange(len(user_tier)), user_tier] = TIER_LOYALTY
     return pref
 
 
