@@ -60,6 +60,18 @@ def test_truncated_file_in_a_glob_is_named(project):
     assert "inputs.events.path" in error.hint and error.exit_code == 3
 
 
+def test_csv_with_a_truncated_last_line_is_reported(project):
+    path = project.root / "data" / "events.csv"
+    path.write_text("user_id,item_id,ts\n1,2,2026-01-01 10:00\n2,3,2026-01-02 10:00\n3,4")
+    project.write("sqlrec.toml", project.config.read_text().replace('"data/events.parquet"', '"data/events.csv"'))
+    error = _data_error(project)
+    assert str(path) in error.message and "delimiter was not detected" in error.message
+    assert "inputs.events.delimiter" in error.hint
+    project.write("sqlrec.toml", project.config.read_text().replace('"data/events.csv"', '"data/events.csv"\ndelimiter = ","'))
+    error = _data_error(project)
+    assert str(path) in error.message and "cannot read the file" in error.message and "truncated" in error.hint
+
+
 def test_schema_drift_between_files_names_both_files_and_the_column(project):
     _events(project, _base(3), "parts/a.parquet")
     _events(project, {**_base(3, quantity=[1.0, 2.0, 3.0]), "user_id": [4, 5, 6]}, "parts/b.parquet")

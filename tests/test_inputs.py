@@ -83,7 +83,7 @@ def test_text_that_is_not_a_time_names_file_column_row_and_fix(project):
     with pytest.raises(DataError) as info:
         sqlrec.run(project.root, progress=False)
     message, hint = str(info.value), info.value.hint
-    assert str(path) in message and "column `ts`: 1 values do not convert" in message
+    assert str(path) in message and "column `ts`: 1 values do not convert to a timestamp" in message
     assert f"row 2 of {path}" in message and "'not a time'" in message
     assert "inputs.events.ts_format" in hint and info.value.exit_code == 3
 

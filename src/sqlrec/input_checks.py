@@ -185,6 +185,11 @@ class _InputCheck:
 
     def _check_mapping(self, columns: list[str]) -> None:
         spec = self.spec
+        if spec.format == "csv" and len(columns) == 1 and any(d in columns[0] for d in ",;\t|"):
+            raise DataError(f"{self._where()} was read as one column `{columns[0][:60]}`: the CSV delimiter was not "
+                            "detected (a truncated or ragged line can cause this)",
+                            hint=f"set `{spec.key('delimiter')}` (e.g. \",\" or \";\") in {self.config.source}, and "
+                                 "check the file's last lines")
         for canonical, source in spec.columns.items():
             if source not in columns:
                 close = difflib.get_close_matches(source, columns, n=1)
@@ -359,7 +364,11 @@ class _InputCheck:
         visible = [n for n in names if not n.startswith(SOURCE_PREFIX)][:10]
         for column, source in self.converted.items():
             failed = exp.and_(_col(SOURCE_PREFIX + column).is_(exp.not_(exp.null())), _col(column).is_(exp.null()))
-            count, example = self._example(failed, [SOURCE_PREFIX + column] + visible)
+            others = [c for c in visible if c != column]
+            count, example = self._example(failed, [SOURCE_PREFIX + column] + others)
+            example = example.replace(f"{SOURCE_PREFIX}{column}:", f"{source}:", 1)
+            target = ("a timestamp" if column in TIME_COLUMNS else "an id" if column in ID_COLUMNS
+                      else self.canonical.get(column) or "its type")
             if count:
                 if column in TIME_COLUMNS:
                     hint = self._fix("ts_format", '"%d/%m/%Y %H:%M"') + " (or epoch_s for Unix seconds)"
@@ -369,7 +378,7 @@ class _InputCheck:
                 else:
                     hint = f"fix the data, or filter those rows with `{self.spec.key('filter')}`"
                 raise DataError(f"{self._where()}: column {self._describe(column)}: {count:,} values do not convert "
-                                f"to {self.canonical.get(column) or 'an id'}, e.g. {example}", hint=hint)
+                                f"to {target}, e.g. {example}", hint=hint)
         required = [c for c in REQUIRED_COLUMNS.get(self.spec.name, ()) if c in names]
         for column in required:
             missing = _col(column).is_(exp.null())
