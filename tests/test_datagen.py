@@ -234,7 +234,7 @@ def test_a_recommender_that_reads_the_truth_beats_popularity(world, con):
 
     truth_p = precision(lambda row: pref[row])
     pop_p = precision(lambda row: popularity)
-    assert truth_p > 2 * pop_p, (truth_p, pop_p)
+    assert truth_p > 4 * pop_p, (truth_p, pop_p)  # measured: 0.070 vs 0.010
 
 
 def test_respond_prefers_relevant_lists(world):
