@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from sqlglot import exp
@@ -88,21 +90,82 @@ def _raise_error(message: str) -> None:
     raise UnsafeValueError(str(message))
 
 
+def _sql_concat(values) -> Markup:
+    """`a ~ b` in a stage: every part must already be SQL (a filter's, macro's or function's output) or a number.
+
+    Jinja's own `~` would HTML-escape a raw string and trust the result, which lets `1; DROP TABLE t` through.
+    """
+    parts = []
+    for value in values:
+        if isinstance(value, Markup):
+            parts.append(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            parts.append(lit(value))
+        else:
+            raise UnsafeValueError(f"refusing to join {type(value).__name__} {str(value)[:40]!r} into SQL with `~`: "
+                                   "pass it through |ident or |lit first")
+    return Markup("").join(parts)
+
+
+class _SqlCodeGenerator(CodeGenerator):
+    def _output_child_to_const(self, node, frame, finalize):
+        # Jinja folds constant `{{ ... }}` at compile time, escaping instead of calling _finalize; keep it runtime.
+        if isinstance(node, nodes.TemplateData):
+            return super()._output_child_to_const(node, frame, finalize)
+        raise nodes.Impossible()
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+        self.write("environment.sql_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+#: The only filters a stage may use: the SQL ones, and those that return numbers, booleans or collections.
+#: Filters that turn text into trusted markup (safe, e, join, format, replace, tojson, ...) are left out.
+SAFE_FILTERS = frozenset({"abs", "batch", "count", "default", "d", "dictsort", "first", "float", "int", "items",
+                          "last", "length", "list", "map", "max", "min", "reject", "rejectattr", "reverse", "round",
+                          "select", "selectattr", "slice", "sort", "sum", "unique"})
+
+
+class _SqlSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, closed further so that no operation turns a raw string into trusted SQL."""
+
+    code_generator_class = _SqlCodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def is_safe_attribute(self, obj, attr, value) -> bool:
+        # SQL fragments are Markup, whose methods (replace, format, join, ...) escape HTML and return Markup.
+        if isinstance(obj, str):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def call_binop(self, context, operator, left, right):
+        if isinstance(left, str) or isinstance(right, str):
+            raise UnsafeValueError(f"refusing `{operator}` on text in a template: arithmetic is for numbers; "
+                                   "write SQL text outside {{ }} and values through |lit")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(macro_files: Mapping[str, Path], loader: jinja2.BaseLoader | None = None):
     """A sandboxed environment with the SQL filters and every macro in `macro_files` (name -> path) as globals.
 
     Later entries of `macro_files` override earlier ones by macro name, so project macros override built-ins.
     """
-    env = ImmutableSandboxedEnvironment(
+    env = _SqlSandbox(
         loader=loader or jinja2.DictLoader({}),
         undefined=jinja2.StrictUndefined,
         autoescape=True,  # turns template text and macro output into Markup, which _finalize trusts
         finalize=_finalize,
+        optimized=False,  # constant folding would evaluate `~` and filters at compile time, around the checks above
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters = {name: f for name, f in env.filters.items() if name in SAFE_FILTERS}
     env.filters.update(ident=ident, idents=idents, lit=lit)
+    env.sql_concat = _sql_concat
     env.globals["raise_error"] = _raise_error
     for file_key, path in macro_files.items():
         template = _compile_file(env, path, f"macro file {path.name}")
