@@ -35,7 +35,7 @@
 {% macro accuracy_by_user(recs, test, k, graded=false) -%}
 {%- if k is not number or k < 1 -%}{{ raise_error("accuracy_by_user: k must be a positive integer") }}{%- endif -%}
 WITH truth AS (
-    SELECT user_id, item_id, max({{ 'CAST(relevance AS DOUBLE)' if graded else '1.0' | safe }}) AS relevance
+    SELECT user_id, item_id, max({% if graded %}CAST(relevance AS DOUBLE){% else %}1.0{% endif %}) AS relevance
     FROM {{ test }}
     GROUP BY user_id, item_id
 ),
@@ -45,7 +45,7 @@ relevant AS (
 ideal AS (
     SELECT user_id, sum(gain / log2(position + 1)) AS idcg
     FROM (
-        SELECT user_id, {{ 'pow(2.0, relevance) - 1' if graded else '1.0' | safe }} AS gain,
+        SELECT user_id, {% if graded %}pow(2.0, relevance) - 1{% else %}1.0{% endif %} AS gain,
                row_number() OVER (PARTITION BY user_id ORDER BY relevance DESC, item_id) AS position
         FROM truth
     ) AS t
@@ -59,7 +59,8 @@ positions AS (
 scored AS (
     SELECT p.user_id, p.position,
            CASE WHEN t.item_id IS NULL THEN 0 ELSE 1 END AS hit,
-           CASE WHEN t.item_id IS NULL THEN 0.0 ELSE {{ 'pow(2.0, t.relevance) - 1' if graded else '1.0' | safe }} END AS gain
+           CASE WHEN t.item_id IS NULL THEN 0.0 ELSE {% if graded %}pow(2.0, t.relevance) - 1{% else %}1.0{% endif %} END
+               AS gain
     FROM positions AS p
     LEFT JOIN truth AS t ON t.user_id = p.user_id AND t.item_id = p.item_id
     WHERE p.position <= {{ k }}
@@ -74,7 +75,7 @@ per_list AS (
     SELECT user_id,
            sum(hit) AS hits,
            sum(gain / log2(position + 1)) AS dcg,
-           sum(CASE WHEN hit = 1 THEN hits_so_far / position ELSE 0 END) AS precision_sum,
+           sum(CASE WHEN hit = 1 THEN CAST(hits_so_far AS DOUBLE) / position ELSE 0 END) AS precision_sum,
            min(CASE WHEN hit = 1 THEN position END) AS first_hit
     FROM running
     GROUP BY user_id
@@ -82,14 +83,14 @@ per_list AS (
 SELECT
     r.user_id,
     r.n_relevant,
-    coalesce(l.hits, 0) AS hits,
-    coalesce(l.hits, 0) / {{ k }}.0 AS precision,
+    CAST(coalesce(l.hits, 0) AS BIGINT) AS hits,
+    CAST(coalesce(l.hits, 0) AS DOUBLE) / {{ k }} AS precision,
     coalesce(l.hits, 0) / CAST(r.n_relevant AS DOUBLE) AS recall,
     coalesce(l.dcg, 0) / i.idcg AS ndcg,
-    coalesce(l.precision_sum, 0) / r.n_relevant AS map,
-    coalesce(l.precision_sum, 0) / least({{ k }}, r.n_relevant) AS map_at_k,
-    coalesce(1.0 / l.first_hit, 0) AS mrr,
-    CASE WHEN coalesce(l.hits, 0) > 0 THEN 1.0 ELSE 0.0 END AS hit_rate
+    CAST(coalesce(l.precision_sum, 0) AS DOUBLE) / r.n_relevant AS map,
+    CAST(coalesce(l.precision_sum, 0) AS DOUBLE) / least({{ k }}, r.n_relevant) AS map_at_k,
+    coalesce(1.0 / l.first_hit, 0.0) AS mrr,
+    CAST(CASE WHEN coalesce(l.hits, 0) > 0 THEN 1 ELSE 0 END AS DOUBLE) AS hit_rate
 FROM relevant AS r
 JOIN ideal AS i ON i.user_id = r.user_id
 LEFT JOIN per_list AS l ON l.user_id = r.user_id
@@ -171,7 +172,7 @@ profile AS (
 ),
 pairs AS (
     SELECT a.user_id,
-           avg(CASE WHEN ca.category IS DISTINCT FROM cb.category THEN 1.0 ELSE 0.0 END) AS category_diversity
+           avg(CASE WHEN ca.category IS DISTINCT FROM cb.category THEN 1 ELSE 0 END) AS category_diversity
     FROM slots AS a
     JOIN slots AS b ON b.user_id = a.user_id AND b.position > a.position
     LEFT JOIN category AS ca ON ca.item_id = a.item_id
