@@ -87,7 +87,7 @@ SELECT
     CAST(coalesce(l.hits, 0) AS DOUBLE) / {{ k }} AS precision,
     coalesce(l.hits, 0) / CAST(r.n_relevant AS DOUBLE) AS recall,
     coalesce(l.dcg, 0) / i.idcg AS ndcg,
-    CAST(coalesce(l.precision_sum, 0) AS DOUBLE) / r.n_relevant AS map,
+    CAST(coalesce(l.precision_sum, 0) AS DOUBLE) / r.n_relevant AS "map",
     CAST(coalesce(l.precision_sum, 0) AS DOUBLE) / least({{ k }}, r.n_relevant) AS map_at_k,
     coalesce(1.0 / l.first_hit, 0.0) AS mrr,
     CAST(CASE WHEN coalesce(l.hits, 0) > 0 THEN 1 ELSE 0 END AS DOUBLE) AS hit_rate

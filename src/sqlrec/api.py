@@ -48,6 +48,21 @@ def run(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
     return run_project(load(project, vars, overrides).config, report=report, show_progress=progress)
 
 
+def evaluate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
+             report: Callable[[str], None] | None = None, progress: bool = True,
+             overrides: Mapping[str, Any] | None = None) -> RunResult:
+    """Split the events, train the models of [evaluate] on the training split, score their lists on the test split.
+
+    Publishes split_summary, metrics, metrics_by_user and metrics_by_slice under <output>/evaluation/. The models'
+    lists are as long as the largest k of evaluate.k (vars.k is raised to it when smaller).
+    """
+    config = load(project, vars, overrides).config
+    longest = max(config.evaluation["k"])
+    if config.vars.get("k", 10) < longest:
+        config = load(project, {**(vars or {}), "k": longest}, overrides).config
+    return run_project(config, report=report, show_progress=progress, mode="evaluate")
+
+
 def demo(folder: PathLike = DEMO_DIR, report: Callable[[str], None] | None = None,
          progress: bool = True) -> RunResult:
     """Write (or reuse) the demo project in `folder` and run it."""

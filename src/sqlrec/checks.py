@@ -36,7 +36,8 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
                                     "header if an empty output is valid")
     table = exp.to_table(stage.name, quoted=True)
     for column in stage.header.not_null:
-        query = exp.select("*").from_(table).where(exp.column(column, quoted=True).is_(exp.null())).limit(1)
+        query = exp.select(*_shown(engine, stage.name)).from_(table).where(
+            exp.column(column, quoted=True).is_(exp.null())).limit(1)
         example = engine.con.execute(query.sql(DIALECT)).fetchone()
         if example is not None:
             count = engine.scalar(exp.select("count(*)").from_(table)
@@ -44,6 +45,13 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
             raise OutputCheckError(f"{where}: {count} rows have NULL `{column}`, e.g. "
                                    f"{_row(engine, stage.name, example)}",
                                    hint=f"filter or fill NULL {column} in the stage")
+    for column in stage.header.zero:
+        nonzero = exp.column(column, quoted=True).neq(0)
+        example = engine.con.execute(exp.select(*_shown(engine, stage.name)).from_(table).where(nonzero).limit(1)
+                                     .sql(DIALECT)).fetchone()
+        if example is not None:
+            raise OutputCheckError(f"{where}: `{column}` must be 0, e.g. {_row(engine, stage.name, example)}",
+                                   hint=f"the stage's header declares `zero: {column}`; see its description")
     if stage.header.unique:
         keys = [exp.column(c, quoted=True) for c in stage.header.unique]
         query = (exp.select(*keys, "count(*) AS n").from_(table).group_by(*keys)
@@ -53,6 +61,13 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
             shown = ", ".join(f"{c}={v!r}" for c, v in zip(stage.header.unique, duplicate))
             raise OutputCheckError(f"{where}: ({', '.join(stage.header.unique)}) is not unique: {shown} appears "
                                    f"{duplicate[-1]} times", hint="deduplicate in the stage, or fix its join")
+
+
+def _shown(engine: DuckDBEngine, name: str) -> list[exp.Expression]:
+    """Every column of a table, zoned timestamps as text (fetching them as Python objects would need pytz)."""
+    types = engine.con.execute(f"DESCRIBE {exp.to_table(name, quoted=True).sql(DIALECT)}").fetchall()
+    return [exp.cast(exp.column(c, quoted=True), "VARCHAR") if "TIME ZONE" in t else exp.column(c, quoted=True)
+            for c, t, *_ in types]
 
 
 def _row(engine: DuckDBEngine, name: str, values: tuple) -> str:

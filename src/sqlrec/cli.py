@@ -199,6 +199,31 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
     click.echo("OK: every input passed its checks")
 
 
+@cli.command()
+@_project_option
+@_var_option
+@_set_option
+@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool) -> None:
+    """Split the events, train on the training split, and score every model of [evaluate] on the test split."""
+    result = api.evaluate(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"),
+                          progress=not no_progress, report=_report_notes)
+    sizes = result.relation("split_summary").order("split DESC").project(
+        "split, events, users, items, CAST(cutoff AS VARCHAR) AS cutoff").fetchall()
+    for split, events, users, items, cutoff in sizes:
+        click.echo(f"{split:<5} {events:>10,} events  {users:>8,} users  {items:>7,} items"
+                   + (f"  (cut-off {cutoff})" if cutoff else ""))
+    columns = ["model", "k", "users", "precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
+    optional = ["catalog_coverage", "novelty", "popularity_lift", "category_diversity"]
+    available = result.relation("metrics").columns
+    shown = columns + [c for c in optional if c in available]
+    table = result.relation("metrics").order("model, k").project(
+        ", ".join(f'round("{c}", 4) AS "{c}"' if c not in ("model", "k", "users") else f'"{c}"' for c in shown))
+    click.echo("")
+    click.echo(_format_rows(table))
+    click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary)")
+
+
 @cli.command(name="ls")
 @_project_option
 def ls(project: Path | None) -> None:
@@ -207,7 +232,7 @@ def ls(project: Path | None) -> None:
     width = max(len(r["stage"]) for r in rows)
     for r in rows:
         flag = "publish" if r["published"] else r["materialized"]
-        click.echo(f"{r['layer']:<11} {r['stage']:<{width}}  {r['kind']:<6} {r['origin']:<8} {flag:<7} "
+        click.echo(f"{r['layer']:<13} {r['stage']:<{width}}  {r['kind']:<6} {r['origin']:<8} {flag:<7} "
                    f"<- {', '.join(r['deps']) or '-'}")
 
 

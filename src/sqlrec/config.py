@@ -124,6 +124,25 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "materialized": Key((str,), None, "Override a stage's materialization.", choices=("view", "table")),
         "enabled": Key((bool,), True, "Set false to leave a built-in stage out of the graph."),
     },
+    "evaluate": {
+        "split": Key((str,), "time", "How `sqlrec evaluate` holds out test data: time (global cut-off), last_n (each "
+                     "user's last events), stratified (a share of each user's or item's rows), kfold (md5 user buckets).",
+                     choices=("time", "last_n", "stratified", "kfold")),
+        "cutoff": Key((str,), None, "time split: events at or after this moment are test, e.g. \"2026-10-01\"."),
+        "test_days": Key((int,), 30, "time split without a cutoff: the last N days before the newest event are test."),
+        "last_n": Key((int,), 1, "last_n split: how many of each user's latest events are test."),
+        "ratio": Key((float,), 0.75, "stratified split: the share of each group's rows that trains."),
+        "stratify_by": Key((str,), "user", "stratified split: the group, user or item.", choices=("user", "item")),
+        "folds": Key((int,), 5, "kfold split: number of folds."),
+        "fold": Key((int,), 0, "kfold split: the fold held out as test (0 .. folds - 1)."),
+        "seed": Key((int,), 42, "Seed of the stratified and kfold splits (md5-based: same on every engine)."),
+        "k": Key((list,), [10], "Cut-offs the metrics are computed at, e.g. [5, 10, 20]."),
+        "models": Key((list,), ["popularity"], "Recommenders to evaluate: the stages rec_<model>."),
+        "relevant_events": Key((list,), [], "Event types that count as relevant in the test split (empty: all)."),
+        "exclude_seen": Key((bool,), True, "Drop test items the user already had in training."),
+        "slices": Key((list,), ["segment"], "Columns of the users input to slice metrics by (history = cold/warm "
+                      "is always there)."),
+    },
     "vars": {},  # free-form: read in templates with var('name')
 })
 
@@ -187,6 +206,7 @@ class Config:
     stages: Mapping[str, StageSettings]
     vars: Mapping[str, Any]
     hash: str  # sha256 of the validated settings, recorded in the run manifest
+    evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate], read by the evaluation stages
 
     @property
     def output_dir(self) -> Path:
@@ -240,6 +260,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     inputs_raw = _table(data.get("inputs", {}), "inputs", where)
     inputs = {name: _input(name, raw, where) for name, raw in inputs_raw.items()}
 
+    evaluation = _evaluation(data.get("evaluate", {}), where)
     stages_raw = _table(data.get("stages", {}), "stages", where)
     stages = {}
     for name, raw in stages_raw.items():
@@ -253,12 +274,36 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
 
     canonical = json.dumps(
         {"project": project, "output": output, "engine": engine, "inputs": inputs_raw, "stages": stages_raw,
-         "vars": vars_}, sort_keys=True, default=str)
+         "vars": vars_, "evaluate": evaluation}, sort_keys=True, default=str)
     return Config(
         root=source.parent, source=source, name=project["name"], inputs=MappingProxyType(inputs),
         output=OutputSpec(**output), engine=EngineSpec(**engine), stages=MappingProxyType(stages),
         vars=MappingProxyType(dict(vars_)), hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        evaluation=MappingProxyType(evaluation),
     )
+
+
+def _evaluation(raw: Any, where: str) -> dict[str, Any]:
+    values = _section(raw, SCHEMA["evaluate"], "evaluate", where)
+    ks = values["k"]
+    if not ks or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks):
+        raise ConfigError(f"{where}: `evaluate.k` must be a list of positive integers, got {_show(ks)}",
+                          hint="e.g. k = [5, 10]")
+    for key in ("models", "relevant_events", "slices"):
+        if not all(isinstance(v, str) and v for v in values[key]):
+            raise ConfigError(f"{where}: `evaluate.{key}` must be a list of names, got {_show(values[key])}")
+    if not values["models"]:
+        raise ConfigError(f"{where}: `evaluate.models` names no recommender", hint='e.g. models = ["popularity"]')
+    if not 0 < values["ratio"] < 1:
+        raise ConfigError(f"{where}: `evaluate.ratio` must be between 0 and 1, got {values['ratio']}")
+    if values["folds"] < 2 or not 0 <= values["fold"] < values["folds"]:
+        raise ConfigError(f"{where}: `evaluate.fold` must be in 0 .. folds - 1 with folds >= 2, got fold "
+                          f"{values['fold']} of {values['folds']}")
+    for key in ("test_days", "last_n"):
+        if values[key] < 1:
+            raise ConfigError(f"{where}: `evaluate.{key}` must be at least 1, got {values[key]}")
+    values["k"] = sorted(set(ks))
+    return values
 
 
 def _input(name: str, raw: Any, where: str) -> InputSpec:

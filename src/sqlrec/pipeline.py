@@ -35,19 +35,25 @@ def new_run_id() -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
 
 
-def run_project(config: Config, report: Reporter | None = None, show_progress: bool = True) -> RunResult:
+EVALUATION_FOLDER = "evaluation"  # `sqlrec evaluate` publishes under <output>/evaluation/, beside the run's outputs
+
+
+def run_project(config: Config, report: Reporter | None = None, show_progress: bool = True,
+                mode: str = "run") -> RunResult:
+    """mode "run": publish sql/publish/. mode "evaluate": split, train on the training split, publish metrics."""
     report = report or (lambda _msg: None)
     started_at = datetime.now(timezone.utc)
     project = load_project(config)
-    plan = build_plan(project)
+    plan = build_plan(project, mode=mode)
     inputs = resolve(config)  # every declared input is checked, also those no stage reads yet
-    store = OutputStore(config.output_dir, config.output.keep_runs)
+    root = config.output_dir / EVALUATION_FOLDER if mode == "evaluate" else config.output_dir
+    store = OutputStore(root, config.output.keep_runs)
     with store.lock():
         run_id = new_run_id()
         staging = store.staging(run_id)
         try:
             return _run_in_staging(config, project, plan, inputs, store, run_id, staging, report, show_progress,
-                                   started_at)
+                                   started_at, mode)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # the published outputs were never touched
             raise
@@ -55,7 +61,7 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
 
 def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
-                    started_at: datetime) -> RunResult:
+                    started_at: datetime, mode: str) -> RunResult:
     publish_dir = staging / "publish"
     allowed = {f.parent for r in inputs.values() for f in r.files} | {staging}
     engine = DuckDBEngine(config.engine, database=staging / "work.duckdb",
@@ -80,6 +86,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         engine.close()
     (staging / "work.duckdb").unlink(missing_ok=True)
     manifest = _manifest(run_id, config, project, plan, inputs, checked, stats, started_at)
+    manifest["mode"] = mode
     write_manifest(publish_dir, manifest)
     build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
     run_dir = store.commit(run_id, staging)
@@ -131,7 +138,7 @@ def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs:
         "published": list(plan.published),
         "stages": [{"stage": p.stage.name, "kind": p.stage.kind, "origin": p.stage.origin,
                     "path": str(p.stage.path), "materialized": p.stage.header.materialized,
-                    "published": p.stage.published, "deps": list(p.deps), "sources": list(p.sources),
+                    "published": p.stage.name in plan.published, "deps": list(p.deps), "sources": list(p.sources),
                     "rows": stats[p.stage.name].rows, "seconds": round(stats[p.stage.name].seconds, 4)}
                    for p in plan.stages],
     }

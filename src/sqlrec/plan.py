@@ -42,29 +42,41 @@ class Plan:
         return tuple(sorted({s for p in self.stages for s in p.sources}))
 
 
-def render_one(project: Project, name: str, env=None) -> tuple[str, RenderContext]:
+def render_one(project: Project, name: str, env=None, mode: str = "run") -> tuple[str, RenderContext]:
     """Render a single SQL stage (for `sqlrec render`): its SQL and what it referred to."""
     stage = project.stage(name)
     if stage.kind != "sql":
         raise ProjectError(f"stage `{name}` is a Python stage ({stage.path}); it has no SQL to render")
     env = env or make_environment(project.macro_files)
-    ctx = _context(project, name)
+    ctx = _context(project, name, mode)
     return render_stage(env, stage.path, ctx), ctx
 
 
-def _context(project: Project, name: str) -> RenderContext:
+#: What `sqlrec evaluate` changes: stages outside sql/eval/ read the training split instead of the events input.
+EVALUATION_REDIRECT = {"events": "eval_train"}
+EVALUATION_LAYERS = ("eval", "eval_publish")
+
+
+def _context(project: Project, name: str, mode: str = "run") -> RenderContext:
+    stage = project.stages[name]
+    redirect = EVALUATION_REDIRECT if mode == "evaluate" and stage.layer not in EVALUATION_LAYERS else {}
     return RenderContext(stage=name, relations=lambda n: n if n in project.stages else None,
-                         inputs=frozenset(project.config.inputs), vars=project.config.vars)
+                         inputs=frozenset(project.config.inputs), vars=project.config.vars, redirect=redirect,
+                         evaluation=project.config.evaluation)
 
 
-def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan:
-    """Plan the stages that `targets` (default: every published stage) need, in dependency order."""
+def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: str = "run") -> Plan:
+    """Plan the stages that `targets` (default: every published stage of `mode`) need, in dependency order.
+
+    mode "run" publishes sql/publish/; mode "evaluate" publishes sql/eval_publish/, with training stages reading
+    the training split (see EVALUATION_REDIRECT).
+    """
     env = make_environment(project.macro_files)
     rendered: dict[str, tuple[str | None, RenderContext | None]] = {}
     vars_read: set[str] = set()
     for name, stage in project.stages.items():
         if stage.kind == "sql":
-            sql, ctx = render_one(project, name, env)
+            sql, ctx = render_one(project, name, env, mode)
             _check_declared_inputs(stage, ctx)
             rendered[name] = (sql, ctx)
             vars_read |= ctx.vars_read
@@ -77,7 +89,8 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan
     _check_unused_vars(project, vars_read)
 
     if targets is None:
-        targets = tuple(n for n, s in project.stages.items() if s.published)
+        layer = "eval_publish" if mode == "evaluate" else "publish"
+        targets = tuple(n for n, s in project.stages.items() if s.layer == layer)
         if not targets:
             raise ProjectError("no stage to publish: the project has no stage in a sql/publish/ folder",
                                hint="add sql/publish/<table>.sql selecting from the stages you want published")
@@ -99,7 +112,8 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None) -> Plan
         tree = parse_stage(sql, name, stage.path, known) if sql is not None else None
         planned.append(PlannedStage(stage=stage, deps=deps[name], sources=tuple(ctx.sources) if ctx else (),
                                     sql=sql, tree=tree))
-    return Plan(stages=tuple(planned), published=tuple(n for n in order if project.stages[n].published))
+    published_layer = "eval_publish" if mode == "evaluate" else "publish"
+    return Plan(stages=tuple(planned), published=tuple(n for n in order if project.stages[n].layer == published_layer))
 
 
 def _deps(project: Project, name: str, ctx: RenderContext | None) -> tuple[str, ...]:
@@ -122,7 +136,10 @@ def _check_declared_inputs(stage: Stage, ctx: RenderContext) -> None:
     """A header's `inputs:` line is documentation that cannot go stale: it must name exactly what the SQL reads."""
     if stage.header.inputs is None:
         return
-    declared, read = set(stage.header.inputs), set(ctx.refs) | set(ctx.sources)
+    redirected = set(ctx.redirected)
+    declared = set(stage.header.inputs)
+    read = {r for r in ctx.refs if r not in redirected} | set(ctx.sources) | \
+        {name for name, target in ctx.redirect.items() if target in redirected}
     if declared != read:
         missing, extra = sorted(read - declared), sorted(declared - read)
         raise ProjectError(

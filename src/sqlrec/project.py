@@ -21,7 +21,7 @@ from .render import INPUT_PREFIX
 from .resources import builtin_dir
 
 PUBLISH_LAYER = "publish"
-HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "allow_empty")
+HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "zero", "allow_empty")
 _KEY_LINE = re.compile(r"^([a-z_]+):\s*(.*)$")
 _COLUMN_LINE = re.compile(r"^\s{2,}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
 
@@ -43,6 +43,7 @@ class StageHeader:
     materialized: str = "table"
     unique: tuple[str, ...] = ()
     not_null: tuple[str, ...] = ()
+    zero: tuple[str, ...] = ()  # columns that must be 0 in every row (invariants such as leaked rows)
     allow_empty: bool = False
 
     @property
@@ -183,7 +184,7 @@ def parse_header(text: str, path: Path) -> StageHeader:
             in_columns = key == "columns" and not value.strip()
             if key == "columns" and value.strip():
                 columns.extend(Column(c) for c in _names(value))
-            elif key in ("unique", "not_null", "inputs"):
+            elif key in ("unique", "not_null", "zero", "inputs"):
                 values[key] = _names(value)
             elif key == "materialized":
                 if value.strip() not in ("view", "table"):

@@ -90,11 +90,17 @@ def _raise_error(message: str) -> None:
     raise UnsafeValueError(str(message))
 
 
-def _sql_concat(values) -> Markup:
-    """`a ~ b` in a stage: every part must already be SQL (a filter's, macro's or function's output) or a number.
+def _sql_concat(values) -> Markup | str:
+    """`a ~ b` in a stage. Joining SQL (a filter's, macro's or function's output) needs every part to be SQL or a
+    number; joining plain text gives plain text, which can name a stage in ref() but cannot be printed.
 
     Jinja's own `~` would HTML-escape a raw string and trust the result, which lets `1; DROP TABLE t` through.
     """
+    values = list(values)
+    if not any(isinstance(v, Markup) for v in values):
+        # Only text and numbers: a plain string (e.g. a stage name for ref()), which printing would still refuse.
+        if all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+            return "".join(str(v) for v in values)
     parts = []
     for value in values:
         if isinstance(value, Markup):
@@ -204,6 +210,9 @@ class RenderContext:
     sources: list[str] = field(default_factory=list)
     missing_sources: list[str] = field(default_factory=list)
     vars_read: set[str] = field(default_factory=set)
+    redirect: Mapping[str, str] = field(default_factory=dict)  # input name -> stage read instead (evaluation)
+    redirected: list[str] = field(default_factory=list)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate] settings, for the evaluation stages
 
     def ref(self, name: str) -> SqlText:
         if not isinstance(name, str):
@@ -219,6 +228,9 @@ class RenderContext:
     def source(self, name: str) -> SqlText:
         if not isinstance(name, str):
             raise UnsafeValueError(f"source() needs an input name, got {name!r}")
+        if name in self.redirect:  # evaluation: training stages read the training split, never the whole input
+            self.redirected.append(self.redirect[name])
+            return self.ref(self.redirect[name])
         if name not in self.sources:
             self.sources.append(name)
         if name not in self.inputs:
@@ -244,7 +256,7 @@ def render_stage(env, path: Path, ctx: RenderContext) -> str:
     template = _compile_file(env, path, what)
     try:
         sql = template.render(ref=ctx.ref, source=ctx.source, var=ctx.var, has_input=ctx.has_input,
-                              this=ident(ctx.stage))
+                              this=ident(ctx.stage), evaluation=ctx.evaluation)
     except Exception as exc:
         raise _template_error(exc, what, path) from None
     # Jinja's `~` joins a raw string by HTML-escaping it rather than calling _finalize; the escapes it leaves are

@@ -1,0 +1,32 @@
+-- The sizes of the train and test splits, and the leakage check: `leaked_rows` counts test events that also sit in
+-- training, plus, for the time split, training events at or after the cut-off. The run fails unless it is 0.
+-- grain: one row per split
+-- inputs: eval_split
+-- zero: leaked_rows
+-- columns:
+--   split: train or test
+--   events: events in the split
+--   users: distinct users
+--   items: distinct items
+--   first_ts: earliest event
+--   last_ts: latest event
+--   cutoff: the time split's cut-off (NULL for other methods)
+--   leaked_rows: must be 0
+WITH sizes AS (
+    SELECT split, count(*) AS events, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items,
+           min(ts) AS first_ts, max(ts) AS last_ts, max(cutoff) AS cutoff
+    FROM {{ ref('eval_split') }}
+    GROUP BY split
+),
+leaks AS (
+    SELECT count(*) AS n FROM (
+        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE split = 'train'
+        INTERSECT ALL
+        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE split = 'test'
+    ) AS both_sides
+    UNION ALL
+    SELECT count(*) FROM {{ ref('eval_split') }} WHERE split = 'train' AND cutoff IS NOT NULL AND ts >= cutoff
+)
+SELECT s.split, s.events, s.users, s.items, s.first_ts, s.last_ts, s.cutoff,
+       (SELECT sum(n) FROM leaks) AS leaked_rows
+FROM sizes AS s

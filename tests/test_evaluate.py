@@ -1,0 +1,218 @@
+"""`sqlrec evaluate`: leakage-free splits, and published metrics equal to an independent computation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import duckdb
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import sqlrec
+from sqlrec.cli import cli
+from sqlrec.errors import ConfigError, OutputCheckError
+
+from conftest import ML100K, write_events
+
+WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+
+
+def _events(seed=0, n=2_000, users=120, items=40, days=60):
+    rng = np.random.default_rng(seed)
+    return list(zip(rng.integers(1, users, n).tolist(), rng.integers(1, items, n).tolist(),
+                    rng.choice(list(WEIGHTS), n, p=[0.7, 0.2, 0.1]).tolist(), rng.integers(0, days, n).tolist()))
+
+
+def _project(make_project, evaluate: str, rows=None, name="ev"):
+    project = make_project(f"\n[evaluate]\n{evaluate}\n", name=name)
+    write_events(project.root / "data" / "events.parquet", rows if rows is not None else _events())
+    return project
+
+
+def _table(result, name):
+    return result.table(name).to_pylist()
+
+
+def test_time_split_keeps_the_future_out_of_training(make_project):
+    rows = _events()
+    # Item 99 appears only after the cut-off, bought by half the users: popularity trained on all data puts it at
+    # the top of everybody else's list; trained on the training split, it cannot know it.
+    rows += [(u, 99, "purchase", 59) for u in range(1, 60)]
+    project = _project(make_project, 'cutoff = "2026-02-20"\nk = [5, 10]', rows)
+    project.write("sql/eval_publish/lists.sql", """
+        -- columns: model, user_id, item_id, rank
+        SELECT model, user_id, item_id, rank FROM {{ ref('eval_recs') }}
+    """)
+    result = sqlrec.evaluate(project.root, progress=False)
+    summary = {r["split"]: r for r in _table(result, "split_summary")}
+    assert summary["train"]["leaked_rows"] == 0 and summary["test"]["leaked_rows"] == 0
+    assert summary["train"]["last_ts"] < summary["test"]["first_ts"]
+    assert {r["k"] for r in _table(result, "metrics_by_user")} == {5, 10}
+    lists = result.table("lists")
+    assert lists.num_rows > 0 and 99 not in set(lists.column("item_id").to_pylist())
+    live = sqlrec.run(project.root, progress=False)
+    assert 99 in {r["item_id"] for r in live.table("recommendations").to_pylist()}  # the live model sees it
+
+
+def test_published_metrics_equal_an_independent_computation(make_project):
+    rows = _events(seed=3)
+    project = _project(make_project, 'cutoff = "2026-02-15"\nk = [3, 10]\nexclude_seen = true', rows)
+    result = sqlrec.evaluate(project.root, progress=False)
+    cutoff_day = 45  # 2026-02-15
+    train = [r for r in rows if r[3] < cutoff_day]
+    test = [r for r in rows if r[3] >= cutoff_day]
+    score = Counter()
+    for _, item, kind, _ in train:
+        score[item] += WEIGHTS[kind]
+    ranked = sorted(score, key=lambda i: (-score[i], i))
+    seen = {}
+    for user, item, _, _ in train:
+        seen.setdefault(user, set()).add(item)
+    truth = {}
+    for user, item, _, _ in test:
+        if item not in seen.get(user, set()):
+            truth.setdefault(user, set()).add(item)
+    published = {(r["model"], r["k"]): r for r in _table(result, "metrics")}
+    for k in (3, 10):
+        precision, ndcg, users = [], [], 0
+        for user, relevant in truth.items():
+            top = [i for i in ranked if i not in seen.get(user, set())][:k] if user in seen else []
+            hits = [1.0 if i in relevant else 0.0 for i in top]
+            precision.append(sum(hits) / k)
+            dcg = sum(h / np.log2(p + 2) for p, h in enumerate(hits))
+            idcg = sum(1 / np.log2(p + 2) for p in range(min(k, len(relevant))))
+            ndcg.append(dcg / idcg)
+            users += 1
+        row = published[("popularity", k)]
+        assert row["users"] == users
+        assert row["precision"] == pytest.approx(np.mean(precision), abs=1e-12)
+        assert row["ndcg"] == pytest.approx(np.mean(ndcg), abs=1e-12)
+    slices = {(r["k"], r["slice"], r["value"]): r for r in _table(result, "metrics_by_slice")}
+    cold = [u for u in truth if u not in seen]
+    assert slices.get((10, "history", "cold"), {"users": 0})["users"] == len(cold)
+
+
+def test_last_n_split_holds_out_each_users_latest_events(make_project):
+    rows = _events(seed=4)
+    project = _project(make_project, 'split = "last_n"\nlast_n = 2\nexclude_seen = false', rows)
+    result = sqlrec.evaluate(project.root, progress=False)
+    per_user = Counter(u for u, *_ in rows)
+    expected_test = sum(2 for n in per_user.values() if n > 2)
+    summary = {r["split"]: r for r in _table(result, "split_summary")}
+    assert summary["test"]["events"] == expected_test and summary["train"]["leaked_rows"] == 0
+
+
+def _round_half_even(x: float) -> int:
+    return int(Decimal(repr(x)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def test_stratified_split_counts_and_determinism(make_project, tmp_path):
+    rows = _events(seed=5)
+    digests = []
+    for threads in (1, 2):
+        project = _project(make_project, 'split = "stratified"\nratio = 0.75\nstratify_by = "user"\nseed = 7',
+                           rows, name=f"st{threads}")
+        project.write("sqlrec.toml", project.config.read_text().replace("threads = 1", f"threads = {threads}"))
+        project.write("sql/eval_publish/split_rows.sql", """
+            -- columns: user_id, item_id, ts, event_type, split
+            SELECT user_id, item_id, ts, event_type, split FROM {{ ref('eval_split') }}
+        """)
+        result = sqlrec.evaluate(project.root, progress=False)
+        table = result.table("split_rows").sort_by([("user_id", "ascending"), ("ts", "ascending"),
+                                                   ("item_id", "ascending"), ("event_type", "ascending")])
+        digests.append(hashlib.sha256(str(table.to_pylist()).encode()).hexdigest())
+        per_user = Counter(u for u, *_ in rows)
+        train = Counter(r["user_id"] for r in table.to_pylist() if r["split"] == "train")
+        assert all(train.get(u, 0) == _round_half_even(0.75 * n) for u, n in per_user.items())
+    assert digests[0] == digests[1]  # same split on 1 and 2 threads
+
+
+def test_kfold_partitions_users(make_project):
+    rows = _events(seed=6)
+    test_users = []
+    for fold in range(3):
+        project = _project(make_project, f'split = "kfold"\nfolds = 3\nfold = {fold}\nseed = 1', rows, name=f"kf{fold}")
+        project.write("sql/eval_publish/test_users.sql", """
+            -- columns: user_id
+            SELECT DISTINCT user_id FROM {{ ref('eval_split') }} WHERE split = 'test'
+        """)
+        result = sqlrec.evaluate(project.root, progress=False)
+        users = set(result.table("test_users").column("user_id").to_pylist())
+        # The fold of a user is floor(md5_unit(seed:user) * folds), computed here with Python's hashlib.
+        expected = {u for u in {r[0] for r in rows}
+                    if int(int(hashlib.md5(f"1:{u}".encode()).hexdigest()[:8], 16) / 2**32 * 3) == fold}
+        assert users == expected
+        test_users.append(users)
+    assert set().union(*test_users) == {r[0] for r in rows}
+    assert sum(len(u) for u in test_users) == len({r[0] for r in rows})
+
+
+@pytest.mark.skipif(not (ML100K / "derived" / "ms_benchmark_split_seed42.csv.gz").is_file(),
+                    reason=f"MovieLens 100K benchmark split not found in {ML100K} (set SQLREC_ML100K)")
+def test_stratified_by_item_gives_recommenders_per_item_counts_on_movielens(tmp_path):
+    (tmp_path / "sqlrec.toml").write_text(f"""
+[inputs.events]
+path = "{ML100K / 'u.data'}"
+format = "csv"
+delimiter = "\\t"
+header = false
+names = ["user_id", "item_id", "rating", "unix_time"]
+ts_format = "epoch_s"
+weight_range = [1, 5]
+[inputs.events.columns]
+ts = "unix_time"
+weight = "rating"
+[evaluate]
+split = "stratified"
+stratify_by = "item"
+ratio = 0.75
+""")
+    (tmp_path / "sql" / "eval_publish").mkdir(parents=True)
+    (tmp_path / "sql" / "eval_publish" / "train_counts.sql").write_text(
+        "-- columns: item_id, n\nSELECT item_id, count(*) AS n FROM {{ ref('eval_split') }} "
+        "WHERE split = 'train' GROUP BY item_id\n")
+    result = sqlrec.evaluate(tmp_path, progress=False)
+    ours = {r["item_id"]: r["n"] for r in result.table("train_counts").to_pylist()}
+    theirs = dict(duckdb.sql("SELECT itemID, count(*) FROM read_csv($p) WHERE split = 'train' GROUP BY itemID",
+                             params={"p": str(ML100K / "derived" / "ms_benchmark_split_seed42.csv.gz")}).fetchall())
+    assert ours == theirs  # 75,066 training rows, item by item, as python_stratified_split(filter_by="item")
+
+
+def test_zero_header_fails_the_run(project):
+    project.write("sql/publish/bad.sql", "-- zero: n\n-- columns: n\nSELECT 3 AS n\n")
+    with pytest.raises(OutputCheckError, match="`n` must be 0, e.g. \\{n: 3\\}"):
+        sqlrec.run(project.root, progress=False)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("k = [0]", "`evaluate.k` must be a list of positive integers"),
+    ('split = "random"', "`evaluate.split` must be one of"),
+    ("fold = 5", "`evaluate.fold` must be in 0 .. folds - 1"),
+    ("ratio = 1.5", "`evaluate.ratio` must be between 0 and 1"),
+    ("models = []", "`evaluate.models` names no recommender"),
+])
+def test_evaluate_settings_are_validated(make_project, setting, message):
+    project = _project(make_project, setting)
+    with pytest.raises(ConfigError, match=message):
+        sqlrec.evaluate(project.root, progress=False)
+
+
+def test_unknown_model_names_the_missing_stage(make_project):
+    project = _project(make_project, 'models = ["popularity", "sar"]')
+    with pytest.raises(sqlrec.SqlrecError, match="unknown stage `rec_sar`"):
+        sqlrec.evaluate(project.root, progress=False)
+
+
+def test_evaluate_command_prints_a_table_and_keeps_the_run_outputs(make_project):
+    project = _project(make_project, 'test_days = 10')
+    live = sqlrec.run(project.root, progress=False)
+    result = CliRunner().invoke(cli, ["evaluate", "-p", str(project.root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "precision" in line).split()
+    assert header[:9] == ["model", "k", "users", "precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
+    assert "popularity" in result.output and "leaked" not in result.output
+    assert sqlrec.open_outputs(project.root).run_id == live.run_id  # evaluation publishes beside, not over
+    assert (project.out / "evaluation" / "current" / "metrics" / "data.parquet").is_file()
