@@ -16,6 +16,7 @@ from . import api
 from .config import CONFIG_FILE
 from .datagen import DemoSize, generate as generate_data
 from .errors import EXIT_CONFIG, EXIT_INTERNAL, SqlrecError
+from .render import ident
 from .result import RunResult
 from .scaffold import DEMO_DIR, ensure_demo
 
@@ -218,7 +219,8 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
     available = result.relation("metrics").columns
     shown = columns + [c for c in optional if c in available]
     table = result.relation("metrics").order("model, k").project(
-        ", ".join(f'round("{c}", 4) AS "{c}"' if c not in ("model", "k", "users") else f'"{c}"' for c in shown))
+        ", ".join(f"round({ident(c)}, 4) AS {ident(c)}" if c not in ("model", "k", "users") else ident(c)
+                  for c in shown))
     click.echo("")
     click.echo(_format_rows(table))
     click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary)")
