@@ -216,3 +216,21 @@ def test_evaluate_command_prints_a_table_and_keeps_the_run_outputs(make_project)
     assert "popularity" in result.output and "leaked" not in result.output
     assert sqlrec.open_outputs(project.root).run_id == live.run_id  # evaluation publishes beside, not over
     assert (project.out / "evaluation" / "current" / "metrics" / "data.parquet").is_file()
+
+
+def test_graded_ndcg_uses_the_test_weights(make_project):
+    rows = [(1, 10, "purchase", 50), (1, 11, "view", 51), (2, 10, "view", 1), (2, 11, "view", 2), (2, 12, "cart", 3),
+            (3, 12, "purchase", 4), (3, 11, "view", 5), (1, 12, "view", 6)]
+    binary = sqlrec.evaluate(_project(make_project, 'cutoff = "2026-02-10"', rows, name="b").root, progress=False)
+    graded = sqlrec.evaluate(_project(make_project, 'cutoff = "2026-02-10"\ngraded = true', rows, name="g").root,
+                             progress=False)
+    # User 1 trained on item 12 only; popularity ranks 11 (score 4) over 10 (score 1): list [11, 10].
+    # Test: 10 (purchase, weight 5) and 11 (view, weight 1).
+    b = {r["user_id"]: r["ndcg"] for r in binary.table("metrics_by_user").to_pylist()}
+    g = {r["user_id"]: r["ndcg"] for r in graded.table("metrics_by_user").to_pylist()}
+    assert b[1] == pytest.approx(1.0)
+    gains = [2**1 - 1, 2**5 - 1]  # positions 1 and 2 hold items 11 and 10
+    ideal = [2**5 - 1, 2**1 - 1]
+    dcg = sum(x / np.log2(p + 2) for p, x in enumerate(gains))
+    idcg = sum(x / np.log2(p + 2) for p, x in enumerate(ideal))
+    assert g[1] == pytest.approx(dcg / idcg, abs=1e-12)

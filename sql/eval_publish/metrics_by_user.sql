@@ -11,7 +11,7 @@
 --   hits: test items in the first k
 --   precision: hits / k
 --   recall: hits / n_relevant
---   ndcg: binary-gain NDCG@k
+--   ndcg: NDCG@k (binary gain, or 2^relevance - 1 with evaluate.graded)
 --   map: average precision normalised by n_relevant (Recommenders' "MAP")
 --   map_at_k: average precision normalised by min(k, n_relevant) (Recommenders' map_at_k)
 --   mrr: 1 / first hit position
@@ -21,6 +21,6 @@
 {% for k in evaluation.k %}
 {% if not (outer.first and loop.first) %}UNION ALL {% endif %}
 SELECT {{ model | lit }} AS model, {{ k }} AS k, m.*
-FROM ({{ accuracy_by_user(model_lists(ref('eval_recs'), model), ref('eval_test'), k) }}) AS m
+FROM ({{ accuracy_by_user(model_lists(ref('eval_recs'), model), ref('eval_test'), k, evaluation.graded) }}) AS m
 {% endfor %}
 {% endfor %}

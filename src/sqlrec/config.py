@@ -140,6 +140,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "models": Key((list,), ["popularity"], "Recommenders to evaluate: the stages rec_<model>."),
         "relevant_events": Key((list,), [], "Event types that count as relevant in the test split (empty: all)."),
         "exclude_seen": Key((bool,), True, "Drop test items the user already had in training."),
+        "graded": Key((bool,), False, "NDCG with graded gain 2^relevance - 1 (relevance: the test event's largest "
+                      "weight) instead of binary gain."),
         "slices": Key((list,), ["segment"], "Columns of the users input to slice metrics by (history = cold/warm "
                       "is always there)."),
     },
