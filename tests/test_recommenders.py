@@ -1,0 +1,310 @@
+"""Recommender stages: SAR parity on MovieLens, NumPy oracles on random data, one contract for every recommender."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sqlrec
+from sqlrec.datagen import WorldSize, generate
+from sqlrec.metrics import score_lists
+
+from conftest import ML100K
+
+DERIVED = ML100K / "derived"
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SIMILARITIES = ["cooccurrence", "cosine", "jaccard", "lift", "inclusion_index", "mutual_information",
+                "lexicographers_mutual_information", "damped"]
+
+
+# -- SAR parity on the Recommenders benchmark -----------------------------------------------------------------
+
+@pytest.mark.skipif(not (DERIVED / "ms_benchmark_sar_top10.csv.gz").is_file(),
+                    reason=f"Recommenders' MovieLens benchmark files not found in {DERIVED} (set SQLREC_ML100K)")
+def test_cooccurrence_equals_sar_on_the_movielens_benchmark(tmp_path):
+    split = DERIVED / "ms_benchmark_split_seed42.csv.gz"
+    (tmp_path / "sqlrec.toml").write_text(f"""
+[inputs.events]
+path = "{split}"
+format = "csv"
+filter = "split = 'train'"
+ts_format = "epoch_s"
+weight_range = [1, 5]
+[inputs.events.columns]
+user_id = "userID"
+item_id = "itemID"
+ts = "timestamp"
+weight = "rating"
+""")
+    (tmp_path / "sql" / "publish").mkdir(parents=True)
+    (tmp_path / "sql" / "publish" / "sar.sql").write_text(
+        "-- columns: user_id, item_id, score, rank\nSELECT user_id, item_id, score, rank FROM {{ ref('rec_cooccurrence') }}\n")
+    result = sqlrec.run(tmp_path, progress=False)
+    ours = {(r["user_id"], r["rank"]): (r["item_id"], r["score"]) for r in result.table("sar").to_pylist()}
+    theirs = duckdb.sql("SELECT userID, itemID, prediction, rank FROM read_csv($p)",
+                        params={"p": str(DERIVED / "ms_benchmark_sar_top10.csv.gz")}).fetchall()
+    assert len(ours) == len(theirs) == 9_430
+    same = sum(ours[(u, r)][0] == i for u, i, _, r in theirs)
+    assert same == 9_430  # every entry, in the same order
+    assert max(abs(ours[(u, r)][1] - p) / p for u, _, p, r in theirs) < 1e-8  # scores as printed by SAR
+    test = duckdb.sql("SELECT userID AS user_id, itemID AS item_id FROM read_csv($p) WHERE split = 'test'",
+                      params={"p": str(split)}).to_arrow_table()
+    summary = score_lists(result.table("sar"), test, k=10).summary
+    assert [round(summary[m], 6) for m in ("map", "ndcg", "precision", "recall")] == [
+        0.114038, 0.393819, 0.340615, 0.185377]
+
+
+# -- oracles on random data -----------------------------------------------------------------------------------
+
+def _random_events(seed, users=40, items=25, n=400):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        rows.append((int(rng.integers(1, users)), int(rng.integers(1, items)), float(rng.integers(1, 6)),
+                     START + timedelta(days=int(rng.integers(0, 90)), seconds=i)))
+    return rows
+
+
+def _oracle_project(make_project, rows, name, extra=""):
+    project = make_project(extra, name=name)
+    pq.write_table(pa.table({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows],
+                             "weight": [r[2] for r in rows],
+                             "ts": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC"))}),
+                   project.root / "data" / "events.parquet")
+    for stage in ("int_user_affinity", "int_item_cooccurrence", "int_item_similarity", "rec_cooccurrence"):
+        project.write(f"sql/publish/out_{stage}.sql", f"SELECT * FROM {{{{ ref('{stage}') }}}}\n")
+    return project
+
+
+def _numpy_model(rows, half_life_days=30.0):
+    users = sorted({r[0] for r in rows})
+    items = sorted({r[1] for r in rows})
+    u_index = {u: k for k, u in enumerate(users)}
+    i_index = {i: k for k, i in enumerate(items)}
+    t_now = max(r[3] for r in rows)
+    affinity = np.zeros((len(users), len(items)))
+    for u, i, w, t in rows:
+        affinity[u_index[u], i_index[i]] += w * min(1.0, 0.5 ** ((t_now - t).total_seconds() / (half_life_days * 86400)))
+    binary = (affinity > 0).astype(float)
+    return users, items, affinity, binary.T @ binary
+
+
+def _numpy_similarity(name, c):
+    diag = np.diag(c)
+    rows, cols = diag[:, None], diag[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "cooccurrence": c,
+            "cosine": c / np.sqrt(rows * cols),
+            "jaccard": c / (rows + cols - c),
+            "lift": c / (rows * cols),
+            "inclusion_index": c / np.minimum(rows, cols),
+            "mutual_information": np.log2(c.shape[0] * c / (rows * cols)),
+            "lexicographers_mutual_information": c * np.log2(c.shape[0] * c / (rows * cols)),
+            "damped": c / (rows ** 0.5 * cols ** 0.5),
+        }[name]
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_cooccurrence_stages_equal_numpy(make_project, similarity):
+    rows = _random_events(11)
+    project = _oracle_project(make_project, rows, f"o_{similarity}",
+                              f'\n[vars]\ncooccurrence_similarity = "{similarity}"\nk = 5\n')
+    result = sqlrec.run(project.root, progress=False)
+    users, items, affinity, cooc = _numpy_model(rows)
+    u_index = {u: k for k, u in enumerate(users)}
+    i_index = {i: k for k, i in enumerate(items)}
+
+    got_aff = np.zeros_like(affinity)
+    for r in result.table("out_int_user_affinity").to_pylist():
+        got_aff[u_index[r["user_id"]], i_index[r["item_id"]]] = r["affinity"]
+    np.testing.assert_allclose(got_aff, affinity, rtol=1e-12, atol=1e-12)
+    got_c = np.zeros_like(cooc)
+    for r in result.table("out_int_item_cooccurrence").to_pylist():
+        got_c[i_index[r["item_id"]], i_index[r["other_item_id"]]] = r["users"]
+    np.testing.assert_array_equal(got_c, cooc)  # X^T X
+
+    expected_s = _numpy_similarity(similarity, cooc)
+    present = cooc > 0  # SQL keeps the pairs that co-occur; SAR's zero entries contribute nothing either
+    got_s = np.zeros_like(cooc)
+    for r in result.table("out_int_item_similarity").to_pylist():
+        got_s[i_index[r["item_id"]], i_index[r["other_item_id"]]] = r["similarity"]
+    np.testing.assert_allclose(got_s[present], expected_s[present], rtol=1e-12)
+
+    scores = affinity @ np.where(present, expected_s, 0.0)
+    scores[affinity > 0] = -np.inf
+    got = {}
+    for r in sorted(result.table("out_rec_cooccurrence").to_pylist(), key=lambda r: (r["user_id"], r["rank"])):
+        got.setdefault(r["user_id"], []).append(r["item_id"])
+    for user in users:
+        row = scores[u_index[user]]
+        candidates = [(-row[k], items[k]) for k in range(len(items)) if np.isfinite(row[k])]
+        # Ties broken by the smaller item id; near-equal floats are compared after rounding to 1e-9.
+        expected = [i for _, i in sorted(candidates, key=lambda x: (round(x[0], 9), x[1]))][:5]
+        assert got.get(user, []) == expected, user
+
+
+def test_half_life_and_history_cap(make_project):
+    rows = _random_events(12)
+    project = _oracle_project(make_project, rows, "hl",
+                              "\n[vars]\ncooccurrence_half_life_days = 7\ncooccurrence_max_history = 3\n")
+    result = sqlrec.run(project.root, progress=False)
+    users, items, affinity, _ = _numpy_model(rows, half_life_days=7)
+    kept_rows = result.table("out_int_user_affinity").to_pylist()
+    assert max(Counter(r["user_id"] for r in kept_rows).values()) == 3
+    for k, user in enumerate(users):  # each user keeps their 3 items of highest 7-day-half-life affinity
+        kept = [r["affinity"] for r in kept_rows if r["user_id"] == user]
+        assert sorted(kept, reverse=True) == pytest.approx(sorted(affinity[k][affinity[k] > 0], reverse=True)[:3])
+
+
+def test_neighbour_pruning_keeps_the_top_n_per_item(make_project):
+    rows = _random_events(13)
+    project = _oracle_project(make_project, rows, "nb", "\n[vars]\ncooccurrence_neighbours = 4\n")
+    result = sqlrec.run(project.root, progress=False)
+    _, items, _, cooc = _numpy_model(rows)
+    jaccard = _numpy_similarity("jaccard", cooc)
+    got = {}
+    for r in result.table("out_int_item_similarity").to_pylist():
+        got.setdefault(r["item_id"], []).append((r["similarity"], r["other_item_id"]))
+    for k, item in enumerate(items):
+        others = sorted(((-jaccard[k, j], items[j]) for j in range(len(items)) if j != k and cooc[k, j] > 0))
+        expected = [i for _, i in others[:4]]
+        assert [i for _, i in sorted(got.get(item, []), key=lambda x: (-x[0], x[1]))] == expected
+
+
+# -- content similarity ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shop")
+    generate(out / "data", WorldSize(users=400, items=120, events=6_000, seed=5))
+    (out / "sqlrec.toml").write_text("""
+[inputs.events]
+path = "data/events.parquet"
+[inputs.items]
+path = "data/items.parquet"
+[inputs.users]
+path = "data/users.parquet"
+[output]
+path = "out"
+[vars]
+k = 10
+""")
+    for stage in ("int_item_tokens", "int_item_content_similarity", "rec_content", "rec_cooccurrence",
+                  "rec_popularity", "int_item_popularity"):
+        (out / "sql" / "publish").mkdir(parents=True, exist_ok=True)
+        (out / "sql" / "publish" / f"out_{stage}.sql").write_text(f"SELECT * FROM {{{{ ref('{stage}') }}}}\n")
+    return out, sqlrec.run(out, progress=False)
+
+
+def test_tfidf_cosine_equals_numpy(shop):
+    folder, result = shop
+    items = pq.read_table(folder / "data" / "items.parquet").to_pylist()
+    docs = {}
+    for it in items:
+        tokens = [t for t in re.split(r"[^a-z0-9]+", f"{it['title']} {it['description']}".lower()) if len(t) >= 2]
+        tokens += [f"category={it['category'].lower()}", f"brand={it['brand'].lower()}",
+                   f"tier={it['price_tier'].lower()}"]
+        docs[it["item_id"]] = Counter(tokens)
+    n = len(docs)
+    df = Counter(t for counts in docs.values() for t in counts)
+    vocab = sorted(t for t, d in df.items() if d <= 0.5 * n and d < n)
+    ids = sorted(docs)
+    matrix = np.array([[docs[i][t] * math.log(n / df[t]) for t in vocab] for i in ids])
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    cosine = matrix @ matrix.T
+    index = {i: k for k, i in enumerate(ids)}
+    pairs = result.table("out_int_item_content_similarity").to_pylist()
+    for r in pairs:
+        assert r["similarity"] == pytest.approx(cosine[index[r["item_id"]], index[r["other_item_id"]]], abs=1e-12)
+    per_item = Counter(r["item_id"] for r in pairs)
+    for item in ids:  # 50 neighbours, or every item sharing a token when fewer do
+        assert per_item[item] == min(50, int(np.sum(cosine[index[item]] > 1e-12)) - 1)
+    for item in ids[:20]:  # the kept neighbours are the 50 most similar, ties by id
+        row = cosine[index[item]]
+        expected = sorted(((-row[k], ids[k]) for k in range(n) if ids[k] != item and row[k] > 1e-12))[:50]
+        got = sorted(((-r["similarity"], r["other_item_id"]) for r in pairs if r["item_id"] == item))
+        assert [i for _, i in got] == [i for _, i in expected]
+
+
+def test_content_recommends_items_without_events(shop):
+    folder, result = shop
+    sold = set(pq.read_table(folder / "data" / "events.parquet").column("item_id").to_pylist())
+    recommended = set(result.table("out_rec_content").column("item_id").to_pylist())
+    assert recommended - sold  # catalogue items nobody interacted with still get recommended
+
+
+def test_similar_items_output(shop):
+    _, result = shop
+    rows = result.table("similar_items").to_pylist()
+    assert {r["source"] for r in rows} == {"cooccurrence", "content"}
+    by_key = Counter((r["item_id"], r["source"]) for r in rows)
+    assert max(by_key.values()) == 10 and all(r["item_id"] != r["other_item_id"] for r in rows)
+
+
+# -- the contract every recommender stage keeps ---------------------------------------------------------------
+
+@pytest.mark.parametrize("stage, source", [("rec_popularity", "popularity"), ("rec_cooccurrence", "cooccurrence"),
+                                           ("rec_content", "content")])
+def test_recommender_contract(shop, stage, source):
+    folder, result = shop
+    table = result.table(f"out_{stage}")
+    assert table.column_names == ["user_id", "item_id", "score", "rank", "source"]
+    rows = table.to_pylist()
+    assert {r["source"] for r in rows} == {source}
+    assert len({(r["user_id"], r["item_id"]) for r in rows}) == len(rows)  # no duplicates
+    events = pq.read_table(folder / "data" / "events.parquet").to_pylist()
+    seen = {(e["user_id"], e["item_id"]) for e in events}
+    assert not any((r["user_id"], r["item_id"]) in seen for r in rows)  # no seen items
+    assert all(math.isfinite(r["score"]) for r in rows)
+    lists = {}
+    for r in sorted(rows, key=lambda r: (r["user_id"], r["rank"])):
+        lists.setdefault(r["user_id"], []).append(r)
+    for user, items in lists.items():
+        assert [r["rank"] for r in items] == list(range(1, len(items) + 1))
+        assert all((a["score"], -a["item_id"]) >= (b["score"], -b["item_id"]) for a, b in zip(items, items[1:]))
+        n_seen = len({i for u, i in seen if u == user})
+        if stage == "rec_popularity":  # every unseen sold item is a candidate
+            assert len(items) == min(10, len({e["item_id"] for e in events}) - n_seen)
+        else:
+            assert len(items) <= 10
+    full = sum(len(v) == 10 for v in lists.values())
+    assert full > 0.9 * len(lists)  # k rows for users with k candidates
+    if stage == "rec_popularity":  # users without events get the popular items too
+        users = pq.read_table(folder / "data" / "users.parquet").column("user_id").to_pylist()
+        assert set(users) <= set(lists)
+
+
+# -- popularity variants --------------------------------------------------------------------------------------
+
+def test_popularity_variants_equal_numpy(shop):
+    folder, result = shop
+    events = pq.read_table(folder / "data" / "events.parquet").to_pylist()
+    weights = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+    t_now = max(e["ts"] for e in events)
+    got = {r["item_id"]: r for r in result.table("out_int_item_popularity").to_pylist()}
+    score, users, decayed, recent, earlier = Counter(), {}, Counter(), Counter(), Counter()
+    for e in events:
+        w = weights[e["event_type"]]
+        age = (t_now - e["ts"]).total_seconds()
+        score[e["item_id"]] += w
+        users.setdefault(e["item_id"], set()).add(e["user_id"])
+        decayed[e["item_id"]] += w * 0.5 ** (age / (14 * 86400))
+        if age < 7 * 86400:
+            recent[e["item_id"]] += w
+        elif age < 14 * 86400:
+            earlier[e["item_id"]] += w
+    mean = sum(score.values()) / sum(len(u) for u in users.values())
+    for item, row in got.items():
+        assert row["score"] == pytest.approx(score[item])
+        assert row["decayed_score"] == pytest.approx(decayed[item], rel=1e-12)
+        assert row["trending_score"] == pytest.approx((recent[item] + 5) / (earlier[item] + 5), rel=1e-12)
+        assert row["smoothed_score"] == pytest.approx((score[item] + 5 * mean) / (len(users[item]) + 5), rel=1e-12)
