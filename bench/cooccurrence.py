@@ -135,6 +135,7 @@ def child_implicit(events: str) -> dict:
 
 
 def child_sar(events: str) -> dict:
+    np.NaN = np.nan  # recommenders 1.2.1 still uses the alias NumPy 2 removed
     from recommenders.models.sar import SAR
     df = _frame(events).groupby(["userID", "itemID"], as_index=False).agg({"rating": "sum", "timestamp": "max"})
     started = time.perf_counter()
