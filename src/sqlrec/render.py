@@ -173,16 +173,19 @@ def make_environment(macro_files: Mapping[str, Path], loader: jinja2.BaseLoader 
     env.filters.update(ident=ident, idents=idents, lit=lit)
     env.sql_concat = _sql_concat
     env.globals["raise_error"] = _raise_error
-    for file_key, path in macro_files.items():
-        template = _compile_file(env, path, f"macro file {path.name}")
-        try:
-            module = template.make_module({})
-        except Exception as exc:  # a macro file with top-level code that fails
-            raise _template_error(exc, f"macro file {path.name}", path) from None
-        for name in dir(module):
-            macro = getattr(module, name)
-            if isinstance(macro, jinja2.runtime.Macro):
-                env.globals[name] = macro
+    templates = [(path, _compile_file(env, path, f"macro file {path.name}")) for path in macro_files.values()]
+    # Twice: a module sees the globals that exist when it is made, so the second pass lets a macro call macros of
+    # files that come after its own.
+    for _ in range(2):
+        for path, template in templates:
+            try:
+                module = template.make_module({})
+            except Exception as exc:  # a macro file with top-level code that fails
+                raise _template_error(exc, f"macro file {path.name}", path) from None
+            for name in dir(module):
+                macro = getattr(module, name)
+                if isinstance(macro, jinja2.runtime.Macro):
+                    env.globals[name] = macro
     return env
 
 
