@@ -9,7 +9,7 @@
 --   item_id: a relevant item
 --   relevance: the largest weight of the user's test events on the item (as stg_events weighs them)
 SELECT user_id, item_id,
-       max(coalesce(weight, {{ event_weight(var('event_weights', {'view': 1, 'cart': 3, 'purchase': 5})) }})) AS relevance
+       max({{ weight_of_event(var) }}) AS relevance
 FROM {{ ref('eval_split') }} AS s
 WHERE split = 'test'
 {% if evaluation.relevant_events %}

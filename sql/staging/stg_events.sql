@@ -12,7 +12,7 @@ SELECT
     item_id,
     CAST(ts AS TIMESTAMPTZ) AS ts,
     coalesce(CAST(event_type AS VARCHAR), 'event') AS event_type,
-    CAST(coalesce(weight, {{ event_weight(var('event_weights', {'view': 1, 'cart': 3, 'purchase': 5})) }}) AS DOUBLE) AS weight
+    CAST({{ weight_of_event(var) }} AS DOUBLE) AS weight
 FROM {{ source('events') }}
 WHERE user_id IS NOT NULL
   AND item_id IS NOT NULL

@@ -15,7 +15,7 @@ import click
 from . import api
 from .config import CONFIG_FILE
 from .datagen import DemoSize, generate as generate_data
-from .errors import EXIT_CONFIG, EXIT_INTERNAL, SqlrecError
+from .errors import EXIT_INTERNAL, SqlrecError
 from .render import ident
 from .result import RunResult
 from .scaffold import DEMO_DIR, ensure_demo

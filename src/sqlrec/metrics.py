@@ -13,7 +13,7 @@ connection, so a notebook gets exactly the numbers the pipeline publishes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import duckdb
 import pyarrow as pa
