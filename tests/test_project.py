@@ -205,3 +205,38 @@ def test_python_stage_receives_only_the_vars_it_declares(make_project):
     project.write("sql/publish/out.sql", "-- columns: name, value\nSELECT * FROM {{ ref('seen_vars') }}\n")
     result = sqlrec.run(project.root, progress=False)
     assert result.table("out").to_pylist() == [{"name": "alpha", "value": "0.5"}]
+
+
+def test_builtin_python_stages_join_the_graph_and_can_be_replaced(project):
+    rows = _stage_names(project.root)
+    assert rows["int_cooccurrence_candidates"]["kind"] == "python"
+    assert rows["int_cooccurrence_candidates"]["origin"] == "builtin"
+    assert rows["int_cooccurrence_candidates"]["deps"] == ["int_user_affinity", "int_item_similarity"]
+    project.write("sql/candidates/int_cooccurrence_candidates.sql", """
+        -- columns: user_ix, item_ix, score
+        SELECT user_ix, item_ix, 1.0 AS score FROM {{ ref('int_user_affinity') }} WHERE false
+    """)
+    rows = _stage_names(project.root)
+    assert rows["int_cooccurrence_candidates"]["kind"] == "sql"
+    assert rows["int_cooccurrence_candidates"]["origin"] == "project"
+
+
+def test_python_stage_reads_only_the_columns_it_names(project):
+    project.write("python/narrow.py", '''
+        import pyarrow as pa
+        from sqlrec import python_stage
+
+        @python_stage(inputs={"stg_events": ["item_id", "weight"]}, columns=["names"])
+        def narrow(tables, vars):
+            return pa.table({"names": [",".join(tables["stg_events"].column_names)]})
+    ''')
+    project.write("sql/publish/out.sql", "-- columns: names\nSELECT names FROM {{ ref('narrow') }}\n")
+    result = sqlrec.run(project.root, progress=False)
+    assert result.table("out").to_pylist() == [{"names": "item_id,weight"}]
+    assert _stage_names(project.root)["narrow"]["deps"] == ["stg_events"]
+
+
+def test_python_stage_inputs_mapping_needs_columns():
+    from sqlrec import python_stage
+    with pytest.raises(TypeError, match=r"inputs\['stg_events'\] must be a non-empty list of column names"):
+        python_stage(inputs={"stg_events": []}, columns=["x"])

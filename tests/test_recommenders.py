@@ -29,9 +29,12 @@ SIMILARITIES = ["cooccurrence", "cosine", "jaccard", "lift", "inclusion_index", 
 
 @pytest.mark.skipif(not (DERIVED / "ms_benchmark_sar_top10.csv.gz").is_file(),
                     reason=f"Recommenders' MovieLens benchmark files not found in {DERIVED} (set SQLREC_ML100K)")
-def test_cooccurrence_equals_sar_on_the_movielens_benchmark(tmp_path):
+@pytest.mark.parametrize("scoring", ["sparse", "sql"])
+def test_cooccurrence_equals_sar_on_the_movielens_benchmark(tmp_path, scoring):
     split = DERIVED / "ms_benchmark_split_seed42.csv.gz"
     (tmp_path / "sqlrec.toml").write_text(f"""
+[vars]
+neighbour_scoring = "{scoring}"
 [inputs.events]
 path = "{split}"
 format = "csv"
@@ -113,11 +116,13 @@ def _numpy_similarity(name, c):
         }[name]
 
 
+@pytest.mark.parametrize("scoring", ["sparse", "sql"])
 @pytest.mark.parametrize("similarity", SIMILARITIES)
-def test_cooccurrence_stages_equal_numpy(make_project, similarity):
+def test_cooccurrence_stages_equal_numpy(make_project, similarity, scoring):
     rows = _random_events(11)
-    project = _oracle_project(make_project, rows, f"o_{similarity}",
-                              f'\n[vars]\ncooccurrence_similarity = "{similarity}"\nk = 5\n')
+    project = _oracle_project(make_project, rows, f"o_{similarity}_{scoring}",
+                              f'\n[vars]\ncooccurrence_similarity = "{similarity}"\nk = 5\n'
+                              f'neighbour_scoring = "{scoring}"\n')
     result = sqlrec.run(project.root, progress=False)
     users, items, affinity, cooc = _numpy_model(rows)
     u_index = {u: k for k, u in enumerate(users)}
@@ -133,10 +138,14 @@ def test_cooccurrence_stages_equal_numpy(make_project, similarity):
     np.testing.assert_array_equal(got_c, cooc)  # X^T X
 
     expected_s = _numpy_similarity(similarity, cooc)
-    present = cooc > 0  # SQL keeps the pairs that co-occur; SAR's zero entries contribute nothing either
+    # SQL keeps the pairs of different items that co-occur. SAR's zero entries contribute nothing, and an item's
+    # similarity to itself only scores items the user already has, which are removed.
+    present = (cooc > 0) & ~np.eye(len(items), dtype=bool)
     got_s = np.zeros_like(cooc)
-    for r in result.table("out_int_item_similarity").to_pylist():
+    similarity_rows = result.table("out_int_item_similarity").to_pylist()
+    for r in similarity_rows:
         got_s[i_index[r["item_id"]], i_index[r["other_item_id"]]] = r["similarity"]
+    assert len(similarity_rows) == present.sum()
     np.testing.assert_allclose(got_s[present], expected_s[present], rtol=1e-12)
 
     scores = affinity @ np.where(present, expected_s, 0.0)
@@ -146,7 +155,8 @@ def test_cooccurrence_stages_equal_numpy(make_project, similarity):
         got.setdefault(r["user_id"], []).append(r["item_id"])
     for user in users:
         row = scores[u_index[user]]
-        candidates = [(-row[k], items[k]) for k in range(len(items)) if np.isfinite(row[k])]
+        # Candidates: unseen items with a nonzero score (a score of exactly 0 is no evidence, on both paths).
+        candidates = [(-row[k], items[k]) for k in range(len(items)) if np.isfinite(row[k]) and row[k] != 0]
         # Ties broken by the smaller item id; near-equal floats are compared after rounding to 1e-9.
         expected = [i for _, i in sorted(candidates, key=lambda x: (round(x[0], 9), x[1]))][:5]
         assert got.get(user, []) == expected, user
@@ -180,29 +190,86 @@ def test_neighbour_pruning_keeps_the_top_n_per_item(make_project):
         assert [i for _, i in sorted(got.get(item, []), key=lambda x: (-x[0], x[1]))] == expected
 
 
+@pytest.mark.parametrize("scoring", ["sparse", "sql"])
+def test_slicing_knobs_do_not_change_results(make_project, scoring):
+    """Counting pairs in 1 or 7 slices of items, and scoring users in 1 or 3 slices, give the same outputs."""
+    rows = _random_events(14, users=60, items=30, n=700)
+    outputs = []
+    for name, partitions, score_partitions in (("one", 1, 1), ("sliced", 7, 3)):
+        score_slices = f"cooccurrence_score_partitions = {score_partitions}\n" if scoring == "sql" else ""
+        project = _oracle_project(make_project, rows, f"{name}_{scoring}",
+                                  f"\n[vars]\ncooccurrence_partitions = {partitions}\n{score_slices}"
+                                  f'cooccurrence_neighbours = 6\nneighbour_scoring = "{scoring}"\n')
+        result = sqlrec.run(project.root, progress=False)
+        outputs.append({stage: sorted(tuple(r.values()) for r in result.table(f"out_{stage}").to_pylist())
+                        for stage in ("int_item_cooccurrence", "int_item_similarity", "rec_cooccurrence")})
+    one, sliced = outputs
+    assert one["int_item_cooccurrence"] == sliced["int_item_cooccurrence"]  # integer counts: identical
+    assert one["int_item_similarity"] == sliced["int_item_similarity"]
+    # Lists identical; scores summed in another order may differ in the last bit.
+    assert [(u, i, rank) for u, i, _, rank, _ in one["rec_cooccurrence"]] == \
+        [(u, i, rank) for u, i, _, rank, _ in sliced["rec_cooccurrence"]]
+    assert [r[2] for r in one["rec_cooccurrence"]] == pytest.approx([r[2] for r in sliced["rec_cooccurrence"]],
+                                                                    rel=1e-12)
+    assert len(one["rec_cooccurrence"]) > 100
+
+
+def test_pair_counts_store_each_pair_once(make_project):
+    rows = _random_events(15)
+    project = _oracle_project(make_project, rows, "once")
+    project.write("sql/publish/out_pairs.sql", "SELECT * FROM {{ ref('int_item_pair_counts') }}\n")
+    project.write("sql/publish/out_index.sql", "SELECT * FROM {{ ref('int_item_index') }}\n")
+    result = sqlrec.run(project.root, progress=False)
+    _, items, _, cooc = _numpy_model(rows)
+    index = {r["item_ix"]: r["item_id"] for r in result.table("out_index").to_pylist()}
+    assert sorted(index.values()) == items and sorted(index) == list(range(len(items)))  # dense, in id order
+    assert all(index[ix] < index[ix + 1] for ix in range(len(items) - 1))
+    got = np.zeros_like(cooc)
+    for r in result.table("out_pairs").to_pylist():
+        assert r["item_ix"] <= r["other_item_ix"]
+        got[items.index(index[r["item_ix"]]), items.index(index[r["other_item_ix"]])] = r["users"]
+    np.testing.assert_array_equal(got, np.triu(cooc))
+
+
 # -- content similarity ---------------------------------------------------------------------------------------
+
+SHOP_STAGES = ("int_item_tokens", "int_item_content_similarity", "int_item_similarity", "int_user_affinity",
+               "rec_content", "rec_cooccurrence", "rec_popularity", "int_item_popularity")
+
+
+def _shop_run(folder, scoring):
+    project = folder / scoring
+    project.mkdir()
+    (project / "sqlrec.toml").write_text(f"""
+[inputs.events]
+path = "../data/events.parquet"
+[inputs.items]
+path = "../data/items.parquet"
+[inputs.users]
+path = "../data/users.parquet"
+[output]
+path = "out"
+[vars]
+k = 10
+neighbour_scoring = "{scoring}"
+""")
+    (project / "sql" / "publish").mkdir(parents=True)
+    for stage in SHOP_STAGES:
+        (project / "sql" / "publish" / f"out_{stage}.sql").write_text(f"SELECT * FROM {{{{ ref('{stage}') }}}}\n")
+    return sqlrec.run(project, progress=False)
+
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     out = tmp_path_factory.mktemp("shop")
     generate(out / "data", WorldSize(users=400, items=120, events=6_000, seed=5))
-    (out / "sqlrec.toml").write_text("""
-[inputs.events]
-path = "data/events.parquet"
-[inputs.items]
-path = "data/items.parquet"
-[inputs.users]
-path = "data/users.parquet"
-[output]
-path = "out"
-[vars]
-k = 10
-""")
-    for stage in ("int_item_tokens", "int_item_content_similarity", "rec_content", "rec_cooccurrence",
-                  "rec_popularity", "int_item_popularity"):
-        (out / "sql" / "publish").mkdir(parents=True, exist_ok=True)
-        (out / "sql" / "publish" / f"out_{stage}.sql").write_text(f"SELECT * FROM {{{{ ref('{stage}') }}}}\n")
-    return out, sqlrec.run(out, progress=False)
+    return out, _shop_run(out, "sparse")
+
+
+@pytest.fixture(scope="module")
+def shop_sql(shop):
+    folder, _ = shop
+    return folder, _shop_run(folder, "sql")
 
 
 def test_tfidf_cosine_equals_numpy(shop):
@@ -252,6 +319,13 @@ def test_similar_items_output(shop):
 
 # -- the contract every recommender stage keeps ---------------------------------------------------------------
 
+def _lists(rows):
+    lists = {}
+    for r in sorted(rows, key=lambda r: (r["user_id"], r["rank"])):
+        lists.setdefault(r["user_id"], []).append(r)
+    return lists
+
+
 @pytest.mark.parametrize("stage, source", [("rec_popularity", "popularity"), ("rec_cooccurrence", "cooccurrence"),
                                            ("rec_content", "content")])
 def test_recommender_contract(shop, stage, source):
@@ -265,22 +339,49 @@ def test_recommender_contract(shop, stage, source):
     seen = {(e["user_id"], e["item_id"]) for e in events}
     assert not any((r["user_id"], r["item_id"]) in seen for r in rows)  # no seen items
     assert all(math.isfinite(r["score"]) for r in rows)
-    lists = {}
-    for r in sorted(rows, key=lambda r: (r["user_id"], r["rank"])):
-        lists.setdefault(r["user_id"], []).append(r)
+    candidates = _candidate_counts(folder, result, stage, events, seen)
+    lists = _lists(rows)
     for user, items in lists.items():
         assert [r["rank"] for r in items] == list(range(1, len(items) + 1))
         assert all((a["score"], -a["item_id"]) >= (b["score"], -b["item_id"]) for a, b in zip(items, items[1:]))
-        n_seen = len({i for u, i in seen if u == user})
-        if stage == "rec_popularity":  # every unseen sold item is a candidate
-            assert len(items) == min(10, len({e["item_id"] for e in events}) - n_seen)
-        else:
-            assert len(items) <= 10
-    full = sum(len(v) == 10 for v in lists.values())
-    assert full > 0.9 * len(lists)  # k rows for users with k candidates
+    for user, n in candidates.items():  # exactly k rows for every user with k candidates, else all of them
+        assert len(lists.get(user, [])) == min(10, n), user
+    assert sum(len(v) == 10 for v in lists.values()) > 0.9 * len(lists)
     if stage == "rec_popularity":  # users without events get the popular items too
         users = pq.read_table(folder / "data" / "users.parquet").column("user_id").to_pylist()
         assert set(users) <= set(lists)
+
+
+def _candidate_counts(folder, result, stage, events, seen):
+    """How many items each user could be recommended, computed in Python from the stages' inputs."""
+    users = {e["user_id"] for e in events}
+    if stage == "rec_popularity":  # every sold item the user has not seen
+        sold = {e["item_id"] for e in events}
+        return {u: len(sold) - len({i for v, i in seen if v == u}) for u in users}
+    similarity = "int_item_similarity" if stage == "rec_cooccurrence" else "int_item_content_similarity"
+    neighbours = {}
+    for r in result.table(f"out_{similarity}").to_pylist():
+        neighbours.setdefault(r["item_id"], {})[r["other_item_id"]] = r["similarity"]
+    affinity = {(r["user_id"], r["item_id"]): r["affinity"] for r in result.table("out_int_user_affinity").to_pylist()}
+    scores = {}
+    for (user, item), a in affinity.items():
+        for other, sim in neighbours.get(item, {}).items():
+            scores[(user, other)] = scores.get((user, other), 0.0) + a * sim
+    counts = dict.fromkeys(users, 0)
+    for (user, other), score in scores.items():
+        if (user, other) not in seen and score != 0:
+            counts[user] += 1
+    return counts
+
+
+@pytest.mark.parametrize("stage", ["rec_cooccurrence", "rec_content"])
+def test_sparse_and_sql_scoring_give_the_same_lists(shop, shop_sql, stage):
+    sparse = _lists(shop[1].table(f"out_{stage}").to_pylist())
+    sql = _lists(shop_sql[1].table(f"out_{stage}").to_pylist())
+    assert sparse.keys() == sql.keys()
+    for user in sparse:
+        assert [r["item_id"] for r in sparse[user]] == [r["item_id"] for r in sql[user]], user
+        assert [r["score"] for r in sparse[user]] == pytest.approx([r["score"] for r in sql[user]], rel=1e-12)
 
 
 # -- popularity variants --------------------------------------------------------------------------------------
@@ -308,3 +409,53 @@ def test_popularity_variants_equal_numpy(shop):
         assert row["decayed_score"] == pytest.approx(decayed[item], rel=1e-12)
         assert row["trending_score"] == pytest.approx((recent[item] + 5) / (earlier[item] + 5), rel=1e-12)
         assert row["smoothed_score"] == pytest.approx((score[item] + 5 * mean) / (len(users[item]) + 5), rel=1e-12)
+
+
+def test_popularity_within_the_users_segment(shop):
+    folder, _ = shop
+    project = folder / "by_segment"
+    project.mkdir()
+    (project / "sqlrec.toml").write_text("""
+[inputs.events]
+path = "../data/events.parquet"
+[inputs.users]
+path = "../data/users.parquet"
+[output]
+path = "out"
+[vars]
+k = 5
+popularity_by = "segment"
+popularity_score = "smoothed_score"
+""")
+    (project / "sql" / "publish").mkdir(parents=True)
+    for stage in ("rec_popularity", "int_segment_popularity"):
+        (project / "sql" / "publish" / f"out_{stage}.sql").write_text(f"SELECT * FROM {{{{ ref('{stage}') }}}}\n")
+    result = sqlrec.run(project, progress=False)
+    events = pq.read_table(folder / "data" / "events.parquet").to_pylist()
+    segment = {u["user_id"]: u["segment"] or "(none)"
+               for u in pq.read_table(folder / "data" / "users.parquet").to_pylist()}
+    weights = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+    score, buyers = Counter(), {}
+    for e in events:
+        key = (segment.get(e["user_id"], "(none)"), e["item_id"])
+        score[key] += weights[e["event_type"]]
+        buyers.setdefault(key, set()).add(e["user_id"])
+    mean = {s: sum(v for (g, _), v in score.items() if g == s) / sum(len(b) for (g, _), b in buyers.items() if g == s)
+            for s in {g for g, _ in score}}
+    smoothed = {key: (score[key] + 5 * mean[key[0]]) / (len(buyers[key]) + 5) for key in score}
+    got = {(r["segment"], r["item_id"]): r["smoothed_score"] for r in result.table("out_int_segment_popularity").to_pylist()}
+    assert got.keys() == smoothed.keys()
+    assert all(got[key] == pytest.approx(value, rel=1e-12) for key, value in smoothed.items())
+    seen = {(e["user_id"], e["item_id"]) for e in events}
+    lists = _lists(result.table("out_rec_popularity").to_pylist())
+    assert set(segment) <= set(lists)  # users without events get their segment's popular items
+    for user, rows in lists.items():
+        group = segment.get(user, "(none)")
+        ranked = sorted(((-v, item) for (g, item), v in smoothed.items() if g == group and (user, item) not in seen))
+        assert [r["item_id"] for r in rows] == [item for _, item in ranked[:5]], user
+
+
+def test_popularity_by_segment_needs_users(make_project):
+    project = make_project('\n[vars]\npopularity_by = "segment"\n')
+    with pytest.raises(sqlrec.SqlrecError, match="needs a users input"):
+        sqlrec.validate(project.root)

@@ -1,8 +1,8 @@
 -- Content-based recommender: score(u, j) = sum over the user's items i of affinity(u, i) x content similarity(i, j);
 -- items the user already had are removed; the k best per user, ties broken by the smaller item id. Recommends items
 -- without any event yet, because similarity comes from the catalogue text and attributes.
+-- vars.neighbour_scoring: "sparse" (default, int_content_candidates) or "sql", as for rec_cooccurrence.
 -- grain: one row per (user_id, item_id)
--- inputs: int_user_affinity, int_item_content_similarity
 -- unique: user_id, item_id
 -- columns:
 --   user_id: the user
@@ -10,4 +10,4 @@
 --   score: affinity-weighted content similarity to the user's items
 --   rank: 1 = best, in score order, ties broken by item_id
 --   source: 'content'
-{{ neighbour_recommendations(ref('int_user_affinity'), ref('int_item_content_similarity'), var('k', 10), 'content') }}
+{{ item_based_recommendations(ref, var, 'int_item_content_similarity', 'int_content_candidates', 'content') }}

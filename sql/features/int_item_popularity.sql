@@ -5,6 +5,7 @@
 --                   vars.popularity_prior (5): how much faster an item is selling now than just before
 --   smoothed_score  Bayesian average weight per user: (users x mean + m x global mean) / (users + m), so that an
 --                   item with few users is pulled towards the average item
+-- The formulas are in macros/popularity.sql, shared with int_segment_popularity.
 -- grain: one row per item
 -- inputs: stg_events
 -- unique: item_id
@@ -16,26 +17,6 @@
 --   decayed_score: time-decayed sum of weights
 --   trending_score: recent over earlier weight, smoothed
 --   smoothed_score: Bayesian-smoothed average weight per user
-WITH now AS (SELECT max(ts) AS t_now FROM {{ ref('stg_events') }}),
-per_item AS (
-    SELECT e.item_id,
-           sum(e.weight) AS score,
-           count(DISTINCT e.user_id) AS users,
-           count(*) AS events,
-           sum(e.weight * pow(0.5, (epoch(n.t_now) - epoch(e.ts))
-                                   / ({{ var('popularity_half_life_days', 14) | float }} * 86400.0))) AS decayed_score,
-           sum(CASE WHEN e.ts > n.t_now - to_days({{ var('trending_days', 7) | int }}) THEN e.weight ELSE 0 END)
-               AS recent,
-           sum(CASE WHEN e.ts <= n.t_now - to_days({{ var('trending_days', 7) | int }})
-                     AND e.ts > n.t_now - to_days(2 * {{ var('trending_days', 7) | int }}) THEN e.weight ELSE 0 END)
-               AS earlier
-    FROM {{ ref('stg_events') }} AS e CROSS JOIN now AS n
-    GROUP BY e.item_id
-),
-prior AS (SELECT sum(score) / sum(users) AS mean_per_user FROM per_item)
-SELECT item_id, score, users, events, decayed_score,
-       (recent + {{ var('popularity_prior', 5) | float }}) / (earlier + {{ var('popularity_prior', 5) | float }})
-           AS trending_score,
-       (score + {{ var('popularity_prior', 5) | float }} * p.mean_per_user) / (users + {{ var('popularity_prior', 5) | float }})
-           AS smoothed_score
-FROM per_item CROSS JOIN prior AS p
+{% call popularity_scores(var) %}
+    SELECT user_id, item_id, ts, weight FROM {{ ref('stg_events') }}
+{% endcall %}

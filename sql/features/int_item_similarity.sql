@@ -1,33 +1,54 @@
 -- Item-item similarity from co-occurrence, by vars.cooccurrence_similarity (jaccard; every function is in
--- macros/similarity.sql). vars.cooccurrence_neighbours keeps each item's N most similar other items, ties broken by
--- the smaller id (0 = keep all: exact SAR).
--- grain: one row per (item_id, other_item_id)
--- inputs: int_item_cooccurrence
+-- macros/similarity.sql), for every pair of different items that co-occur. vars.cooccurrence_neighbours keeps
+-- each item's N most similar other items, ties broken by the smaller id (0 = keep all: exact SAR). An item's
+-- similarity to itself is left out: it only ever scores items the user already has, which are never recommended.
+-- grain: one row per (item_id, other_item_id), item_id <> other_item_id
+-- inputs: int_item_pair_counts, int_user_affinity, int_item_index
 -- unique: item_id, other_item_id
 -- columns:
 --   item_id: the item
---   other_item_id: a co-occurring item (the item itself on the diagonal, unless neighbours are pruned)
+--   other_item_id: a co-occurring item
 --   similarity: the similarity
+--   item_ix: the item's index (int_item_index)
+--   other_item_ix: the other item's index
 WITH counts AS (
-    SELECT c.item_id, c.other_item_id, c.users AS c_ij, di.users AS c_ii, dj.users AS c_jj
-    FROM {{ ref('int_item_cooccurrence') }} AS c
-    JOIN {{ ref('int_item_cooccurrence') }} AS di ON di.item_id = c.item_id AND di.other_item_id = c.item_id
-    JOIN {{ ref('int_item_cooccurrence') }} AS dj ON dj.item_id = c.other_item_id AND dj.other_item_id = c.other_item_id
+    SELECT item_ix, other_item_ix, users FROM {{ ref('int_item_pair_counts') }}
 ),
-sizes AS (
-    SELECT count(*) AS n_items FROM {{ ref('int_item_cooccurrence') }} WHERE item_id = other_item_id
+diagonal AS (
+    SELECT item_ix, users FROM counts WHERE item_ix = other_item_ix
 ),
-scored AS (
-    SELECT item_id, other_item_id,
-           {{ item_similarity(var('cooccurrence_similarity', 'jaccard'), 'c_ij', 'c_ii', 'c_jj', 'n_items' | ident,
-                              var('cooccurrence_damping', [0.5, 0.5])) }} AS similarity
-    FROM counts CROSS JOIN sizes
-)
+sizes AS (  -- items in training, as SAR's matrix size (mutual information)
+    SELECT count(DISTINCT item_ix) AS n_items FROM {{ ref('int_user_affinity') }}
+),
+pairs AS (
+    SELECT c.item_ix, c.other_item_ix, c.users AS c_ij, di.users AS c_ii, dj.users AS c_jj, s.n_items
+    FROM counts AS c
+    JOIN diagonal AS di ON di.item_ix = c.item_ix
+    JOIN diagonal AS dj ON dj.item_ix = c.other_item_ix
+    CROSS JOIN sizes AS s
+    WHERE c.item_ix < c.other_item_ix
+),
+{% set function = var('cooccurrence_similarity', 'jaccard') %}
+{% set damping = var('cooccurrence_damping', [0.5, 0.5]) %}
+both_directions AS MATERIALIZED (  -- each pair is stored once; similarity(j, i) swaps the roles of c_ii and c_jj
+    SELECT item_ix, other_item_ix,
+           {{ item_similarity(function, 'c_ij', 'c_ii', 'c_jj', 'n_items' | ident, damping) }} AS similarity
+    FROM pairs
+    UNION ALL
+    SELECT other_item_ix, item_ix,
+           {{ item_similarity(function, 'c_ij', 'c_jj', 'c_ii', 'n_items' | ident, damping) }}
+    FROM pairs
+),
 {% if var('cooccurrence_neighbours', 0) > 0 %}
-SELECT item_id, other_item_id, similarity FROM scored
-WHERE item_id <> other_item_id
-QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY similarity DESC, other_item_id)
-        <= {{ var('cooccurrence_neighbours', 0) | int }}
+kept AS (
+    {{ top_k('both_directions', 'item_ix', 'similarity', 'other_item_ix', var('cooccurrence_neighbours', 0) | int) }}
+)
 {% else %}
-SELECT item_id, other_item_id, similarity FROM scored
+kept AS (
+    SELECT item_ix, other_item_ix, similarity FROM both_directions
+)
 {% endif %}
+SELECT i.item_id, j.item_id AS other_item_id, k.similarity, k.item_ix, k.other_item_ix
+FROM kept AS k
+JOIN {{ ref('int_item_index') }} AS i ON i.item_ix = k.item_ix
+JOIN {{ ref('int_item_index') }} AS j ON j.item_ix = k.other_item_ix

@@ -3,12 +3,14 @@
 -- vars: cooccurrence_half_life_days (30; 0 = no decay), cooccurrence_max_history (0 = every item; N keeps each
 -- user's N items of highest affinity, a knob for scale).
 -- grain: one row per (user_id, item_id)
--- inputs: stg_events
+-- inputs: stg_events, int_user_index, int_item_index
 -- unique: user_id, item_id
 -- columns:
 --   user_id: the user
 --   item_id: an item they interacted with
 --   affinity: time-decayed sum of event weights
+--   user_ix: the user's index (int_user_index)
+--   item_ix: the item's index (int_item_index)
 WITH now AS (
     SELECT max(ts) AS t_now FROM {{ ref('stg_events') }}
 ),
@@ -24,10 +26,17 @@ decayed AS (
 ),
 affinity AS (
     SELECT user_id, item_id, sum(w) AS affinity FROM decayed GROUP BY user_id, item_id
-)
+),
+kept AS (
 {% if var('cooccurrence_max_history', 0) > 0 %}
-SELECT user_id, item_id, affinity FROM affinity
-QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY affinity DESC, item_id) <= {{ var('cooccurrence_max_history', 0) | int }}
+    SELECT user_id, item_id, affinity FROM affinity
+    QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY affinity DESC, item_id)
+            <= {{ var('cooccurrence_max_history', 0) | int }}
 {% else %}
-SELECT user_id, item_id, affinity FROM affinity
+    SELECT user_id, item_id, affinity FROM affinity
 {% endif %}
+)
+SELECT k.user_id, k.item_id, k.affinity, u.user_ix, i.item_ix
+FROM kept AS k
+JOIN {{ ref('int_user_index') }} AS u ON u.user_id = k.user_id
+JOIN {{ ref('int_item_index') }} AS i ON i.item_id = k.item_id

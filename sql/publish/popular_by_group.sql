@@ -1,5 +1,6 @@
 -- The most popular items overall and within groups: each item category (when there is an items input) and each
--- user segment (when there is a users input), by the sum of event weights. For "top sellers in <category>" shelves.
+-- user segment (when there is a users input; int_segment_popularity), by the sum of event weights. For "top
+-- sellers in <category>" shelves.
 -- grain: one row per (grouping, group_value, item_id)
 -- unique: grouping, group_value, item_id
 -- columns:
@@ -21,9 +22,7 @@ groups AS (
 {% endif %}
 {% if has_input('users') %}
     UNION ALL
-    SELECT 'segment', coalesce(u.segment, '(none)'), w.item_id, sum(w.weight)
-    FROM weighted AS w JOIN {{ source('users') }} AS u ON u.user_id = w.user_id
-    GROUP BY coalesce(u.segment, '(none)'), w.item_id
+    SELECT 'segment', segment, item_id, score FROM {{ ref('int_segment_popularity') }}
 {% endif %}
 )
 SELECT grouping, group_value, item_id, score,

@@ -64,7 +64,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                     started_at: datetime, mode: str) -> RunResult:
     publish_dir = staging / "publish"
     allowed = {f.parent for r in inputs.values() for f in r.files} | {staging}
-    engine = DuckDBEngine(config.engine, database=staging / "work.duckdb",
+    engine = DuckDBEngine(config.engine, database=None,
                           temp_directory=(config.root / config.engine.temp_directory).resolve(),
                           allowed=allowed, show_progress=show_progress)
     try:
@@ -84,7 +84,6 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
             engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name))
     finally:
         engine.close()
-    (staging / "work.duckdb").unlink(missing_ok=True)
     manifest = _manifest(run_id, config, project, plan, inputs, checked, stats, started_at)
     manifest["mode"] = mode
     write_manifest(publish_dir, manifest)
@@ -106,7 +105,7 @@ def _run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> S
 def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
     stage = planned.stage
     started = time.perf_counter()
-    tables = {name: engine.arrow(name) for name in planned.deps}
+    tables = {name: engine.arrow(name, stage.reads.get(name)) for name in planned.deps}
     try:
         result = stage.func(tables, {k: v for k, v in config.vars.items() if k in stage.vars})
     except Exception as exc:

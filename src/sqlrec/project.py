@@ -2,12 +2,14 @@
 
 Built-in stages live in the package's `sql/` folder, grouped by layer; a project's `sql/**/*.sql` file with the
 same stage name (the file stem) replaces the built-in one, and a new name adds a stage. Macros work the same way
-by macro name. Python stages come from the project's `python/*.py`. Stages in a `publish/` folder are the outputs.
+by macro name. Python stages come from the package (`sqlrec.stages`) and the project's `python/*.py`, which
+replace built-ins of the same name. Stages in a `publish/` folder are the outputs.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +18,11 @@ from typing import Callable, Mapping
 
 from .config import NAME_RE, Config
 from .errors import ConfigError, ProjectError
+from .python_stages import PythonStageSpec, spec_of
 from .python_stages import discover as discover_python_stages
 from .render import INPUT_PREFIX
 from .resources import builtin_dir
+from .stages import BUILTIN_STAGES
 
 PUBLISH_LAYER = "publish"
 HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "zero", "allow_empty")
@@ -62,6 +66,7 @@ class Stage:
     func: Callable | None = None  # python stages only
     inputs: tuple[str, ...] = ()  # python stages only; SQL stages declare theirs with ref()
     vars: tuple[str, ...] = ()  # python stages only; SQL stages read theirs with var()
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # python stages: the columns read per input
 
     @property
     def published(self) -> bool:
@@ -84,7 +89,7 @@ class Project:
 
 
 def load_project(config: Config) -> Project:
-    builtin = _sql_stages(builtin_dir("sql"), "builtin")
+    builtin = {**_sql_stages(builtin_dir("sql"), "builtin"), **_builtin_python_stages()}
     own = _sql_stages(config.root / "sql", "project")
     stages: dict[str, Stage] = {**builtin}
     for name, stage in own.items():
@@ -94,10 +99,7 @@ def load_project(config: Config) -> Project:
         if name in own:
             raise ProjectError(f"stage `{name}` is defined twice: {own[name].path} and {path}",
                                hint="rename one of them; stage names are unique in a project")
-        stages[name] = Stage(name=name, kind="python", path=path, origin="project", layer="python",
-                             header=StageHeader(description=(func.__doc__ or "").strip().split("\n")[0],
-                                                grain=spec.grain, columns=tuple(Column(c) for c in spec.columns)),
-                             func=func, inputs=spec.inputs, vars=spec.vars)
+        stages[name] = _python_stage(name, spec, func, path, "project")
 
     for name, settings in config.stages.items():
         if name not in stages:
@@ -116,6 +118,22 @@ def load_project(config: Config) -> Project:
     macros.update({f"project:{p.name}": p for p in sorted((config.root / "macros").glob("*.sql"))})
     return Project(config=config, stages=MappingProxyType(enabled), macro_files=MappingProxyType(macros),
                    disabled=disabled)
+
+
+def _python_stage(name: str, spec: PythonStageSpec, func: Callable, path: Path, origin: str) -> Stage:
+    header = StageHeader(description=(func.__doc__ or "").strip().split("\n")[0], grain=spec.grain,
+                         columns=tuple(Column(c) for c in spec.columns))
+    return Stage(name=name, kind="python", path=path, origin=origin, layer=spec.layer, header=header, func=func,
+                 inputs=spec.inputs, vars=spec.vars, reads=spec.reads)
+
+
+def _builtin_python_stages() -> dict[str, Stage]:
+    found = {}
+    for func in BUILTIN_STAGES:
+        spec = spec_of(func)
+        name = spec.name or func.__name__
+        found[name] = _python_stage(name, spec, func, Path(inspect.getfile(func)), "builtin")
+    return found
 
 
 def _sql_stages(folder: Path, origin: str) -> dict[str, Stage]:

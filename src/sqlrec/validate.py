@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
+from .dialects import DIALECTS
 from .errors import TemplateError
 from .render import DIALECT
 
@@ -87,7 +88,7 @@ def _describe_parse_error(exc: ParseError, sql: str, where: str) -> str:
 def pretty(tree: exp.Expression, dialect: str = DIALECT) -> str:
     """Pretty SQL for `dialect` (duckdb or spark). Transpiling raises on anything the target cannot express."""
     try:
-        return tree.sql(dialect=dialect, pretty=True, unsupported_level=ErrorLevel.RAISE)
+        return tree.sql(dialect=DIALECTS.get(dialect, dialect), pretty=True, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         raise TemplateError(f"cannot transpile to {dialect}: {exc}",
                             hint="see DESIGN.md section 5 for the portable subset") from None

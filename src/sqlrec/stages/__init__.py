@@ -1,0 +1,11 @@
+"""Built-in Python stages: the math SQL does badly, between SQL stages (Arrow in, NumPy/SciPy, Arrow out).
+
+Each is a function marked with @python_stage; it joins the graph like a built-in SQL stage, and a project's own stage
+of the same name (SQL or Python) replaces it.
+"""
+
+from __future__ import annotations
+
+from .neighbours import int_content_candidates, int_cooccurrence_candidates
+
+BUILTIN_STAGES = (int_cooccurrence_candidates, int_content_candidates)

@@ -1,0 +1,60 @@
+"""The scoring product of the neighbour recommenders: affinity x item similarity, as a sparse matrix product.
+
+rec_cooccurrence and rec_content rank these candidates in SQL when `vars.neighbour_scoring` is "sparse" (the
+default); with "sql" they score in SQL instead (macros/neighbours.sql). Both give the same lists; the benchmark
+(bench/cooccurrence.py) is why sparse is the default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from ..arrays import to_arrow, to_numpy
+from ..python_stages import python_stage
+
+COLUMNS = ["user_ix", "item_ix", "score"]
+GRAIN = ("one row per (user_ix, item_ix): each user's unseen items scoring at or above the user's k-th best "
+         "nonzero score (k rows, more on ties at the k-th)")
+
+
+def _candidates(tables: Mapping[str, pa.Table], similarity: str, vars: Mapping[str, Any]) -> pa.Table:
+    k = vars.get("k", 10)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"vars.k must be a whole number of at least 1, got {k!r}")
+    from ..neighbour_scoring import top_candidates  # SciPy is imported only when a run scores this way
+    affinity, similar = tables["int_user_affinity"], tables[similarity]
+    users, items, scores = top_candidates(
+        user=_ints(affinity, "user_ix"), item=_ints(affinity, "item_ix"), affinity=_floats(affinity, "affinity"),
+        sim_item=_ints(similar, "item_ix"), sim_other=_ints(similar, "other_item_ix"),
+        sim_value=_floats(similar, "similarity"), k=k)
+    return pa.table({"user_ix": to_arrow(users, pa.int32()), "item_ix": to_arrow(items, pa.int32()),
+                     "score": to_arrow(scores, pa.float64())})
+
+
+def _ints(table: pa.Table, column: str) -> np.ndarray:
+    return to_numpy(table.column(column), np.int64)
+
+
+def _floats(table: pa.Table, column: str) -> np.ndarray:
+    return to_numpy(table.column(column), np.float64)
+
+
+_AFFINITY = ["user_ix", "item_ix", "affinity"]
+_SIMILARITY = ["item_ix", "other_item_ix", "similarity"]
+
+
+@python_stage(inputs={"int_user_affinity": _AFFINITY, "int_item_similarity": _SIMILARITY}, columns=COLUMNS,
+              vars=["k"], grain=GRAIN, layer="candidates")
+def int_cooccurrence_candidates(tables, vars):
+    """Co-occurrence scores sum_i affinity(u, i) x similarity(i, j), computed as a sparse product; the best per user."""
+    return _candidates(tables, "int_item_similarity", vars)
+
+
+@python_stage(inputs={"int_user_affinity": _AFFINITY, "int_item_content_similarity": _SIMILARITY}, columns=COLUMNS,
+              vars=["k"], grain=GRAIN, layer="candidates")
+def int_content_candidates(tables, vars):
+    """Content scores sum_i affinity(u, i) x content similarity(i, j), as a sparse product; the best per user."""
+    return _candidates(tables, "int_item_content_similarity", vars)
