@@ -50,7 +50,9 @@ def make_events(folder: Path, users: int, items: int, events: int) -> Path:
     return folder / "events.parquet"
 
 
-def write_project(folder: Path, events: Path, extra_vars: str = "") -> Path:
+def write_project(folder: Path, events: Path, extra_vars: str = "", recommender: str = "rec_cooccurrence",
+                  extra_config: str = "") -> Path:
+    """A project over `events` whose published `recommendations` are `recommender`'s lists, and nothing else."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sqlrec.toml").write_text(f"""
 [inputs.events]
@@ -69,11 +71,12 @@ enabled = false
 enabled = false
 [stages.similar_items]
 enabled = false
+{extra_config}
 """)
     (folder / "sql" / "publish").mkdir(parents=True, exist_ok=True)
-    (folder / "sql" / "publish" / "recommendations.sql").write_text(  # only the co-occurrence lists
+    (folder / "sql" / "publish" / "recommendations.sql").write_text(
         "-- columns: user_id, item_id, score, rank, source\n"
-        "SELECT user_id, item_id, score, rank, source FROM {{ ref('rec_cooccurrence') }}\n")
+        f"SELECT user_id, item_id, score, rank, source FROM {{{{ ref('{recommender}') }}}}\n")
     return folder
 
 

@@ -1,5 +1,6 @@
 {#
-  neighbour_recommendations(affinity, similarity, users, items, k, source, partitions=1)
+  neighbour_recommendations(affinity, similarity, users, items, k, source, partitions=1, affinity_column='affinity',
+                            similarity_column='similarity')
   Item-based recommendations: score(u, j) = sum over the user's items i of affinity(u, i) x similarity(i, j);
   items the user already has in `affinity` are removed, and so are scores of exactly 0; the k best per user, ties
   broken by the smaller item id. Works on the dense integer indexes and maps back to ids at the end. This is the
@@ -15,14 +16,16 @@
   Usage: {{ neighbour_recommendations(ref('int_user_affinity'), ref('int_item_similarity'), ref('int_user_index'),
                                       ref('int_item_index'), var('k', 10), 'cooccurrence') }}
 #}
-{% macro neighbour_recommendations(affinity, similarity, users, items, k, source, partitions=1) -%}
+{% macro neighbour_recommendations(affinity, similarity, users, items, k, source, partitions=1,
+                                   affinity_column='affinity', similarity_column='similarity') -%}
 {%- if partitions is not integer or partitions < 1 -%}
 {{ raise_error("neighbour_recommendations(): partitions must be a whole number of at least 1") }}
 {%- endif -%}
 WITH
 {% for part in range(partitions) %}
 scores_{{ part }} AS (
-    SELECT a.user_ix, s.other_item_ix AS item_ix, sum(a.affinity * s.similarity) AS score
+    SELECT a.user_ix, s.other_item_ix AS item_ix,
+           sum(a.{{ affinity_column | ident }} * s.{{ similarity_column | ident }}) AS score
     FROM {{ affinity }} AS a
     JOIN {{ similarity }} AS s ON s.item_ix = a.item_ix
 {% if partitions > 1 %}
@@ -78,22 +81,26 @@ WHERE r."rank" <= {{ k | int }}
 
 
 {#
-  item_based_recommendations(ref, var, similarity, candidates, source, partitions_var=none)
-  The body of an item-based recommender stage (rec_cooccurrence, rec_content), by vars.neighbour_scoring:
+  item_based_recommendations(ref, var, similarity, candidates, source, partitions_var=none,
+                             affinity='int_user_affinity', affinity_column='affinity', similarity_column='similarity')
+  The body of an item-based recommender stage (rec_cooccurrence, rec_content, rec_ease), by vars.neighbour_scoring:
     "sparse" (default)  rank_candidates() over `candidates`, the stage's sparse scoring product (a Python stage)
-    "sql"               neighbour_recommendations() over int_user_affinity and `similarity`, scoring users in
-                        var(partitions_var) slices when a partitions var is named (1 otherwise)
+    "sql"               neighbour_recommendations() over `affinity` and `similarity` (stage names), scoring users
+                        in var(partitions_var) slices when a partitions var is named (1 otherwise)
   Pass the template's `ref` and `var`, so that the stages read are recorded as the stage's own.
   Usage: {{ item_based_recommendations(ref, var, 'int_item_similarity', 'int_cooccurrence_candidates',
                                        'cooccurrence', 'cooccurrence_score_partitions') }}
 #}
-{% macro item_based_recommendations(ref, var, similarity, candidates, source, partitions_var=none) -%}
+{% macro item_based_recommendations(ref, var, similarity, candidates, source, partitions_var=none,
+                                    affinity='int_user_affinity', affinity_column='affinity',
+                                    similarity_column='similarity') -%}
 {%- set scoring = var('neighbour_scoring', 'sparse') -%}
 {%- if scoring == 'sparse' -%}
 {{ rank_candidates(ref(candidates), ref('int_user_index'), ref('int_item_index'), var('k', 10), source) }}
 {%- elif scoring == 'sql' -%}
-{{ neighbour_recommendations(ref('int_user_affinity'), ref(similarity), ref('int_user_index'), ref('int_item_index'),
-                             var('k', 10), source, var(partitions_var, 1) if partitions_var else 1) }}
+{{ neighbour_recommendations(ref(affinity), ref(similarity), ref('int_user_index'), ref('int_item_index'),
+                             var('k', 10), source, var(partitions_var, 1) if partitions_var else 1,
+                             affinity_column, similarity_column) }}
 {%- else -%}
 {{ raise_error("vars.neighbour_scoring must be \"sparse\" (a SciPy product, the default) or \"sql\"") }}
 {%- endif -%}

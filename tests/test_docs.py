@@ -20,7 +20,7 @@ def readme() -> str:
 
 
 def test_every_config_key_is_in_the_reference(readme):
-    documented = set(re.findall(r"^\| `((?:project|inputs|output|engine|stages|vars|evaluate)\.[a-z_.<>]+)` \|", readme,
+    documented = set(re.findall(r"^\| `((?:project|inputs|output|engine|stages|vars|evaluate|tune)\.[a-z_.<>]+)` \|", readme,
                                 flags=re.M))
     expected = set()
     for section, keys in SCHEMA.items():

@@ -118,7 +118,7 @@ def test_stratified_split_counts_and_determinism(make_project, tmp_path):
         project.write("sqlrec.toml", project.config.read_text().replace("threads = 1", f"threads = {threads}"))
         project.write("sql/eval_publish/split_rows.sql", """
             -- columns: user_id, item_id, ts, event_type, split
-            SELECT user_id, item_id, ts, event_type, split FROM {{ ref('eval_split') }}
+            SELECT user_id, item_id, ts, event_type, __split AS split FROM {{ ref('eval_split') }}
         """)
         result = sqlrec.evaluate(project.root, progress=False)
         table = result.table("split_rows").sort_by([("user_id", "ascending"), ("ts", "ascending"),
@@ -137,7 +137,7 @@ def test_kfold_partitions_users(make_project):
         project = _project(make_project, f'split = "kfold"\nfolds = 3\nfold = {fold}\nseed = 1', rows, name=f"kf{fold}")
         project.write("sql/eval_publish/test_users.sql", """
             -- columns: user_id
-            SELECT DISTINCT user_id FROM {{ ref('eval_split') }} WHERE split = 'test'
+            SELECT DISTINCT user_id FROM {{ ref('eval_split') }} WHERE __split = 'test'
         """)
         result = sqlrec.evaluate(project.root, progress=False)
         users = set(result.table("test_users").column("user_id").to_pylist())
@@ -173,7 +173,7 @@ ratio = 0.75
     (tmp_path / "sql" / "eval_publish").mkdir(parents=True)
     (tmp_path / "sql" / "eval_publish" / "train_counts.sql").write_text(
         "-- columns: item_id, n\nSELECT item_id, count(*) AS n FROM {{ ref('eval_split') }} "
-        "WHERE split = 'train' GROUP BY item_id\n")
+        "WHERE __split = 'train' GROUP BY item_id\n")
     result = sqlrec.evaluate(tmp_path, progress=False)
     ours = {r["item_id"]: r["n"] for r in result.table("train_counts").to_pylist()}
     theirs = dict(duckdb.sql("SELECT itemID, count(*) FROM read_csv($p) WHERE split = 'train' GROUP BY itemID",

@@ -11,12 +11,12 @@
 SELECT user_id, item_id,
        max({{ weight_of_event(var) }}) AS relevance
 FROM {{ ref('eval_split') }} AS s
-WHERE split = 'test'
+WHERE __split = 'test'
 {% if evaluation.relevant_events %}
   AND event_type IN {{ evaluation.relevant_events | lit }}
 {% endif %}
 {% if evaluation.exclude_seen %}
   AND NOT EXISTS (SELECT 1 FROM {{ ref('eval_split') }} AS t
-                  WHERE t.split = 'train' AND t.user_id = s.user_id AND t.item_id = s.item_id)
+                  WHERE t.__split = 'train' AND t.user_id = s.user_id AND t.item_id = s.item_id)
 {% endif %}
 GROUP BY user_id, item_id

@@ -2,4 +2,4 @@
 -- this instead of the events (source('events') is redirected here), so nothing held out can reach a model.
 -- grain: one row per training event
 -- inputs: eval_split
-SELECT * EXCLUDE (split, cutoff) FROM {{ ref('eval_split') }} WHERE split = 'train'
+SELECT * EXCLUDE (__split, __cutoff) FROM {{ ref('eval_split') }} WHERE __split = 'train'

@@ -13,19 +13,19 @@
 --   cutoff: the time split's cut-off (NULL for other methods)
 --   leaked_rows: must be 0
 WITH sizes AS (
-    SELECT split, count(*) AS events, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items,
-           min(ts) AS first_ts, max(ts) AS last_ts, max(cutoff) AS cutoff
+    SELECT __split AS split, count(*) AS events, count(DISTINCT user_id) AS users, count(DISTINCT item_id) AS items,
+           min(ts) AS first_ts, max(ts) AS last_ts, max(__cutoff) AS cutoff
     FROM {{ ref('eval_split') }}
-    GROUP BY split
+    GROUP BY __split
 ),
 leaks AS (
     SELECT count(*) AS n FROM (
-        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE split = 'train'
+        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE __split = 'train'
         INTERSECT ALL
-        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE split = 'test'
+        SELECT user_id, item_id, ts, event_type FROM {{ ref('eval_split') }} WHERE __split = 'test'
     ) AS both_sides
     UNION ALL
-    SELECT count(*) FROM {{ ref('eval_split') }} WHERE split = 'train' AND cutoff IS NOT NULL AND ts >= cutoff
+    SELECT count(*) FROM {{ ref('eval_split') }} WHERE __split = 'train' AND __cutoff IS NOT NULL AND ts >= __cutoff
 )
 SELECT s.split, s.events, s.users, s.items, s.first_ts, s.last_ts, s.cutoff,
        (SELECT sum(n) FROM leaks) AS leaked_rows

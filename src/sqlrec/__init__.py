@@ -2,10 +2,11 @@
 
 __version__ = "0.1.0"
 
-from .api import check, demo, evaluate, init, list_stages, load, open_outputs, render, run, validate  # noqa: E402
+from .api import (check, demo, evaluate, init, list_stages, load, open_outputs, render, run,  # noqa: E402
+                  tune, validate)
 from .errors import SqlrecError  # noqa: E402
 from .python_stages import python_stage  # noqa: E402
 from .result import RunResult  # noqa: E402
 
-__all__ = ["__version__", "check", "demo", "evaluate", "init", "list_stages", "load", "open_outputs", "render", "run", "validate",
-           "python_stage", "RunResult", "SqlrecError"]
+__all__ = ["__version__", "check", "demo", "evaluate", "init", "list_stages", "load", "open_outputs", "render", "run",
+           "tune", "validate", "python_stage", "RunResult", "SqlrecError"]

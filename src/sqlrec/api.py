@@ -25,6 +25,8 @@ from .publish import CURRENT, OutputStore
 from .render import DIALECT
 from .result import RunResult
 from .scaffold import DEMO_DIR, ensure_demo, init_project
+from .tuning import TuneResult
+from .tuning import tune as run_tuning
 from .validate import parse_stage, pretty
 
 PathLike = str | Path
@@ -61,6 +63,15 @@ def evaluate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
     if config.vars.get("k", 10) < longest:
         config = load(project, {**(vars or {}), "k": longest}, overrides).config
     return run_project(config, report=report, show_progress=progress, mode="evaluate")
+
+
+def tune(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
+         report: Callable[[str], None] | None = None, progress: bool = True,
+         overrides: Mapping[str, Any] | None = None) -> TuneResult:
+    """Try every combination of [tune.grid] on a validation split carved from the training data; publish the
+    scores of each and the best parameters per model under <output>/tuning/ (see sqlrec.tuning)."""
+    return run_tuning(lambda point: load(project, {**(vars or {}), **point}, overrides).config, report=report,
+                      progress=progress)
 
 
 def demo(folder: PathLike = DEMO_DIR, report: Callable[[str], None] | None = None,

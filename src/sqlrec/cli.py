@@ -226,6 +226,22 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
     click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary)")
 
 
+@cli.command()
+@_project_option
+@_var_option
+@_set_option
+@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool) -> None:
+    """Choose each model's parameters in [tune.grid] on a validation split carved from the training data."""
+    result = api.tune(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"),
+                      progress=not no_progress, report=click.echo)
+    click.echo(f"\nBest by {result.metric}@{result.k} on the validation split:")
+    for model, best in result.best.items():
+        params = " ".join(f"--var {name}={value}" for name, value in best["params"].items())
+        click.echo(f"  {model:<14} {result.metric} {best[result.metric]:.4f}   {params}")
+    click.echo(f"\nTables: {result.run_dir}/  (tuning_results, best_params.json)")
+
+
 @cli.command(name="ls")
 @_project_option
 def ls(project: Path | None) -> None:

@@ -122,7 +122,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     },
     "stages.*": {
         "materialized": Key((str,), None, "Override a stage's materialization.", choices=("view", "table")),
-        "enabled": Key((bool,), True, "Set false to leave a built-in stage out of the graph."),
+        "enabled": Key((bool,), None, "Set false to leave a built-in stage out of the graph, true to turn on an "
+                                      "optional one (its header says `enabled: false`)."),
     },
     "evaluate": {
         "split": Key((str,), "time", "How `sqlrec evaluate` holds out test data: time (global cut-off), last_n (each "
@@ -145,8 +146,33 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "slices": Key((list,), ["segment"], "Columns of the users input to slice metrics by (history = cold/warm "
                       "is always there)."),
     },
+    "tune": {
+        "grid": Key((dict,), {}, "The parameters to try, per model: [tune.grid.<model>] with one list of values per "
+                    "var, e.g. ease_lambda = [100, 300, 1000]; every combination is tried."),
+        "metric": Key((str,), "ndcg", "What the chosen parameters maximise on the validation split.",
+                      choices=("precision", "recall", "ndcg", "map", "map_at_k", "mrr", "hit_rate")),
+        "k": Key((int,), 10, "The cut-off of that metric."),
+        "repeats": Key((int,), 1, "Validation splits to average over (seeds seed, seed + 1, ...): fewer chance "
+                       "winners where the scores of neighbouring values are close."),
+        "holdout": Key((bool,), True, "Keep [evaluate]'s test split out of tuning: tune inside its training part. "
+                       "false when the events given are a training set already."),
+        "split": Key((str,), None, "How the validation split is carved (default: as [evaluate]).",
+                     choices=("time", "last_n", "stratified", "kfold")),
+        "cutoff": Key((str,), None, "time split: validation from this moment (default: as [evaluate])."),
+        "test_days": Key((int,), None, "time split: the last N days are validation (default: as [evaluate])."),
+        "last_n": Key((int,), None, "last_n split: each user's last N events are validation (default: as [evaluate])."),
+        "ratio": Key((float,), None, "stratified split: the share that trains (default: as [evaluate])."),
+        "stratify_by": Key((str,), None, "stratified split: user or item (default: as [evaluate]).",
+                           choices=("user", "item")),
+        "folds": Key((int,), None, "kfold split: number of folds (default: as [evaluate])."),
+        "fold": Key((int,), None, "kfold split: the fold used for validation (default: as [evaluate])."),
+        "seed": Key((int,), None, "Seed of the md5 splits (default: [evaluate]'s seed + 1, another draw)."),
+    },
     "vars": {},  # free-form: read in templates with var('name')
 })
+
+#: [tune] keys that describe the validation split; unset ones take [evaluate]'s value.
+SPLIT_KEYS = ("split", "cutoff", "test_days", "last_n", "ratio", "stratify_by", "folds", "fold", "seed")
 
 
 @dataclass(frozen=True)
@@ -194,7 +220,7 @@ class OutputSpec:
 @dataclass(frozen=True)
 class StageSettings:
     materialized: str | None = None
-    enabled: bool = True
+    enabled: bool | None = None  # None: as the stage's header says (on, unless it says `enabled: false`)
 
 
 @dataclass(frozen=True)
@@ -209,6 +235,8 @@ class Config:
     vars: Mapping[str, Any]
     hash: str  # sha256 of the validated settings, recorded in the run manifest
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate], read by the evaluation stages
+    tuning: Mapping[str, Any] = field(default_factory=dict)  # [tune]: the grid and the validation split
+    holdout: Mapping[str, Any] = field(default_factory=dict)  # set by `sqlrec tune`: the split whose test it keeps out
 
     @property
     def output_dir(self) -> Path:
@@ -263,6 +291,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     inputs = {name: _input(name, raw, where) for name, raw in inputs_raw.items()}
 
     evaluation = _evaluation(data.get("evaluate", {}), where)
+    tuning = _tuning(data.get("tune", {}), evaluation, where)
     stages_raw = _table(data.get("stages", {}), "stages", where)
     stages = {}
     for name, raw in stages_raw.items():
@@ -276,12 +305,12 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
 
     canonical = json.dumps(
         {"project": project, "output": output, "engine": engine, "inputs": inputs_raw, "stages": stages_raw,
-         "vars": vars_, "evaluate": evaluation}, sort_keys=True, default=str)
+         "vars": vars_, "evaluate": evaluation, "tune": tuning}, sort_keys=True, default=str)
     return Config(
         root=source.parent, source=source, name=project["name"], inputs=MappingProxyType(inputs),
         output=OutputSpec(**output), engine=EngineSpec(**engine), stages=MappingProxyType(stages),
         vars=MappingProxyType(dict(vars_)), hash=hashlib.sha256(canonical.encode()).hexdigest(),
-        evaluation=MappingProxyType(evaluation),
+        evaluation=MappingProxyType(evaluation), tuning=MappingProxyType(tuning),
     )
 
 
@@ -296,15 +325,49 @@ def _evaluation(raw: Any, where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: `evaluate.{key}` must be a list of names, got {_show(values[key])}")
     if not values["models"]:
         raise ConfigError(f"{where}: `evaluate.models` names no recommender", hint='e.g. models = ["popularity"]')
+    _check_split(values, "evaluate", where)
+    values["k"] = sorted(set(ks))
+    return values
+
+
+def _check_split(values: Mapping[str, Any], section: str, where: str) -> None:
+    """The rules every split (of [evaluate], of [tune]) keeps."""
     if not 0 < values["ratio"] < 1:
-        raise ConfigError(f"{where}: `evaluate.ratio` must be between 0 and 1, got {values['ratio']}")
+        raise ConfigError(f"{where}: `{section}.ratio` must be between 0 and 1, got {values['ratio']}")
     if values["folds"] < 2 or not 0 <= values["fold"] < values["folds"]:
-        raise ConfigError(f"{where}: `evaluate.fold` must be in 0 .. folds - 1 with folds >= 2, got fold "
+        raise ConfigError(f"{where}: `{section}.fold` must be in 0 .. folds - 1 with folds >= 2, got fold "
                           f"{values['fold']} of {values['folds']}")
     for key in ("test_days", "last_n"):
         if values[key] < 1:
-            raise ConfigError(f"{where}: `evaluate.{key}` must be at least 1, got {values[key]}")
-    values["k"] = sorted(set(ks))
+            raise ConfigError(f"{where}: `{section}.{key}` must be at least 1, got {values[key]}")
+
+
+def _tuning(raw: Any, evaluation: Mapping[str, Any], where: str) -> dict[str, Any]:
+    values = _section(raw, SCHEMA["tune"], "tune", where)
+    for key in ("k", "repeats"):
+        if values[key] < 1:
+            raise ConfigError(f"{where}: `tune.{key}` must be at least 1, got {values[key]}")
+    grid = {}
+    for model, params in values["grid"].items():
+        _check_name(model, f"tune.grid.{model}", where)
+        if not isinstance(params, dict) or not params:
+            raise ConfigError(f"{where}: `tune.grid.{model}` must be a table of vars, each with a list of values",
+                              hint=f"e.g. [tune.grid.{model}] then a line such as some_var = [1, 2, 4]")
+        for name, choices in params.items():
+            _check_name(name, f"tune.grid.{model}.{name}", where)
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"{where}: `tune.grid.{model}.{name}` must be a non-empty list of values, got "
+                                  f"{_show(choices)}", hint=f"e.g. {name} = [1, 2, 4]")
+            for choice in choices:
+                _check_var_value(choice, f"tune.grid.{model}.{name}", where)
+        grid[model] = {name: list(choices) for name, choices in params.items()}
+    values["grid"] = grid
+    # The validation split: [evaluate]'s, with whatever [tune] sets, checked by the same rules.
+    split = {key: values[key] if values[key] is not None else evaluation[key] for key in SPLIT_KEYS}
+    if values["seed"] is None:
+        split["seed"] = evaluation["seed"] + 1
+    _check_split(split, "tune", where)
+    values.update(split)
     return values
 
 

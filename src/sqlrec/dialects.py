@@ -4,6 +4,8 @@ dialect of its own here, so that a DuckDB idiom with a clear equivalent is trans
 >>> import sqlglot
 >>> sqlglot.transpile("SELECT list_min(max(score, 3)) FROM t", read="duckdb", write=SqlrecSpark)[0]
 'SELECT ARRAY_MIN(SLICE(SORT_ARRAY(COLLECT_LIST(score), FALSE), 1, 3)) FROM t'
+>>> sqlglot.transpile("SELECT list_dot_product(u.f, i.f) FROM u, i", read="duckdb", write=SqlrecSpark)[0]
+'SELECT AGGREGATE(ZIP_WITH(u.f, i.f, (x, y) -> x * y), CAST(0 AS DOUBLE), (acc, x) -> acc + x) FROM u, i'
 """
 
 from __future__ import annotations
@@ -21,12 +23,24 @@ def _max_sql(self, expression: exp.Max) -> str:
                                         exp.false()), exp.Literal.number(1), count)
 
 
+def _dot_product_sql(self, left: exp.Expression, right: exp.Expression) -> str:
+    # DuckDB's list_dot_product(a, b): Spark multiplies the zipped lists and folds the products.
+    return (f"AGGREGATE(ZIP_WITH({self.sql(left)}, {self.sql(right)}, (x, y) -> x * y), CAST(0 AS DOUBLE), "
+            f"(acc, x) -> acc + x)")
+
+
 class SqlrecSpark(Spark):
-    """Spark SQL as sqlrec writes it: DuckDB's top-n `max(x, n)` becomes a sorted slice, and `AS MATERIALIZED` CTEs
-    (a DuckDB planning hint: compute once) become plain CTEs, which Spark computes with the same result."""
+    """Spark SQL as sqlrec writes it: DuckDB's top-n `max(x, n)` becomes a sorted slice, `list_dot_product` a fold
+    over zipped lists, and `AS MATERIALIZED` CTEs (a DuckDB planning hint: compute once) plain CTEs, which Spark
+    computes with the same result."""
 
     class Generator(Spark.Generator):
         TRANSFORMS = {**Spark.Generator.TRANSFORMS, exp.Max: _max_sql}
+
+        def anonymous_sql(self, expression: exp.Anonymous) -> str:
+            if expression.name.lower() == "list_dot_product" and len(expression.expressions) == 2:
+                return _dot_product_sql(self, *expression.expressions)
+            return super().anonymous_sql(expression)
 
         def cte_sql(self, expression: exp.CTE) -> str:
             if expression.args.get("materialized") is not None:

@@ -59,6 +59,27 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
             raise
 
 
+def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run", show_progress: bool = False,
+                   report: Reporter | None = None) -> dict[str, pa.Table]:
+    """Run the stages that `tables` need and return those tables, publishing nothing (for `sqlrec tune`, which
+    runs the pipeline once per point of its grid and keeps only the metrics)."""
+    report = report or (lambda _msg: None)
+    project = load_project(config)
+    plan = build_plan(project, targets=tables, mode=mode)
+    inputs = resolve(config)
+    allowed = {f.parent for r in inputs.values() for f in r.files}
+    engine = DuckDBEngine(config.engine, database=None,
+                          temp_directory=(config.root / config.engine.temp_directory).resolve(),
+                          allowed=allowed, show_progress=show_progress)
+    try:
+        prepare_inputs(engine, inputs, config)
+        for planned in plan.stages:
+            _run_stage(engine, planned, config)
+        return {name: engine.arrow(name) for name in tables}
+    finally:
+        engine.close()
+
+
 def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
                     started_at: datetime, mode: str) -> RunResult:

@@ -57,18 +57,29 @@ EVALUATION_REDIRECT = {"events": "eval_train"}
 EVALUATION_LAYERS = ("eval", "eval_publish")
 
 
+#: What `sqlrec tune` changes besides: the split itself reads the training part of the [evaluate] split.
+TUNING_REDIRECT = {"events": "eval_holdout"}
+SPLIT_STAGE = "eval_split"
+EVALUATING_MODES = ("evaluate", "tune")
+
+
 def _context(project: Project, name: str, mode: str = "run") -> RenderContext:
     stage = project.stages[name]
-    redirect = EVALUATION_REDIRECT if mode == "evaluate" and stage.layer not in EVALUATION_LAYERS else {}
+    config = project.config
+    redirect = {}
+    if mode in EVALUATING_MODES and stage.layer not in EVALUATION_LAYERS:
+        redirect = EVALUATION_REDIRECT
+    elif mode == "tune" and name == SPLIT_STAGE and config.holdout:
+        redirect = TUNING_REDIRECT
     return RenderContext(stage=name, relations=lambda n: n if n in project.stages else None,
-                         inputs=frozenset(project.config.inputs), vars=project.config.vars, redirect=redirect,
-                         evaluation=project.config.evaluation)
+                         inputs=frozenset(config.inputs), vars=config.vars, redirect=redirect,
+                         evaluation=config.evaluation, holdout=config.holdout or config.evaluation)
 
 
 def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: str = "run") -> Plan:
     """Plan the stages that `targets` (default: every published stage of `mode`) need, in dependency order.
 
-    mode "run" publishes sql/publish/; mode "evaluate" publishes sql/eval_publish/, with training stages reading
+    mode "run" publishes sql/publish/; mode "evaluate" (and "tune") sql/eval_publish/, with training stages reading
     the training split (see EVALUATION_REDIRECT).
     """
     env = make_environment(project.macro_files)
@@ -89,7 +100,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: s
     _check_unused_vars(project, vars_read)
 
     if targets is None:
-        layer = "eval_publish" if mode == "evaluate" else "publish"
+        layer = "eval_publish" if mode in EVALUATING_MODES else "publish"
         targets = tuple(n for n, s in project.stages.items() if s.layer == layer)
         if not targets:
             raise ProjectError("no stage to publish: the project has no stage in a sql/publish/ folder",
@@ -112,7 +123,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: s
         tree = parse_stage(sql, name, stage.path, known) if sql is not None else None
         planned.append(PlannedStage(stage=stage, deps=deps[name], sources=tuple(ctx.sources) if ctx else (),
                                     sql=sql, tree=tree))
-    published_layer = "eval_publish" if mode == "evaluate" else "publish"
+    published_layer = "eval_publish" if mode in EVALUATING_MODES else "publish"
     return Plan(stages=tuple(planned), published=tuple(n for n in order if project.stages[n].layer == published_layer))
 
 

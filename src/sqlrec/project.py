@@ -25,7 +25,8 @@ from .resources import builtin_dir
 from .stages import BUILTIN_STAGES
 
 PUBLISH_LAYER = "publish"
-HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "zero", "allow_empty")
+HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "zero", "allow_empty",
+               "enabled")
 _KEY_LINE = re.compile(r"^([a-z_]+):\s*(.*)$")
 _COLUMN_LINE = re.compile(r"^\s{2,}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
 
@@ -49,6 +50,7 @@ class StageHeader:
     not_null: tuple[str, ...] = ()
     zero: tuple[str, ...] = ()  # columns that must be 0 in every row (invariants such as leaked rows)
     allow_empty: bool = False
+    enabled: bool = True  # `enabled: false`: an optional built-in output, on only when sqlrec.toml enables it
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -111,7 +113,9 @@ def load_project(config: Config) -> Project:
             stage = stages[name]
             stages[name] = Stage(**{**stage.__dict__, "header": StageHeader(
                 **{**stage.header.__dict__, "materialized": settings.materialized})})
-    disabled = frozenset(n for n, s in config.stages.items() if not s.enabled)
+    disabled = frozenset(name for name, stage in stages.items()
+                         if not (config.stages[name].enabled if name in config.stages
+                                 and config.stages[name].enabled is not None else stage.header.enabled))
     enabled = {n: s for n, s in sorted(stages.items()) if n not in disabled}
 
     macros = {f"builtin:{p.name}": p for p in sorted(builtin_dir("macros").glob("*.sql"))}
@@ -209,7 +213,9 @@ def parse_header(text: str, path: Path) -> StageHeader:
                     raise ProjectError(f"{path}, line {lineno}: `materialized` must be view or table, got "
                                        f"{value.strip()!r}")
                 values[key] = value.strip()
-            elif key == "allow_empty":
+            elif key in ("allow_empty", "enabled"):
+                if value.strip().lower() not in ("true", "false", "yes", "no", "1", "0"):
+                    raise ProjectError(f"{path}, line {lineno}: `{key}` must be true or false, got {value.strip()!r}")
                 values[key] = value.strip().lower() in ("true", "yes", "1")
             elif key == "grain":
                 values[key] = value.strip()

@@ -89,13 +89,19 @@ class DuckDBEngine:
         return self.con.sql(f"SELECT {selected} FROM {_q(name)}").to_arrow_table()
 
     def columns(self, name: str) -> list[str]:
-        return [d[0] for d in self.con.execute(f"SELECT * FROM {_q(name)} LIMIT 0").description]
+        return list(self.con.sql(f"SELECT * FROM {_q(name)} LIMIT 0").columns)
 
     def count(self, name: str) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+        return self.first_row(f"SELECT count(*) FROM {_q(name)}")[0]
 
     def scalar(self, sql: str, params: dict | None = None):
-        return self.con.execute(sql, params or {}).fetchone()
+        return self.first_row(sql, params)
+
+    def first_row(self, sql: str, params: dict | None = None):
+        """The first row of a query (None if it has none). Reads the result to the end: DuckDB refuses other work
+        on a connection whose last result is unfinished."""
+        rows = self.con.execute(sql, params or {}).fetchall()
+        return rows[0] if rows else None
 
     def copy_to_parquet(self, name: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,16 +20,20 @@ GRAIN = ("one row per (user_ix, item_ix): each user's unseen items scoring at or
          "nonzero score (k rows, more on ties at the k-th)")
 
 
-def _candidates(tables: Mapping[str, pa.Table], similarity: str, vars: Mapping[str, Any]) -> pa.Table:
+def _candidates(tables: Mapping[str, pa.Table], vars: Mapping[str, Any], affinity: tuple[str, str],
+                similarity: tuple[str, str]) -> pa.Table:
+    """Score with the (stage, value column) pairs `affinity` (user_ix, item_ix, value) and `similarity`
+    (item_ix, other_item_ix, value)."""
     k = vars.get("k", 10)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"vars.k must be a whole number of at least 1, got {k!r}")
     from ..neighbour_scoring import top_candidates  # SciPy is imported only when a run scores this way
-    affinity, similar = tables["int_user_affinity"], tables[similarity]
+    (affinity_stage, affinity_value), (similarity_stage, similarity_value) = affinity, similarity
+    held, similar = tables[affinity_stage], tables[similarity_stage]
     users, items, scores = top_candidates(
-        user=_ints(affinity, "user_ix"), item=_ints(affinity, "item_ix"), affinity=_floats(affinity, "affinity"),
+        user=_ints(held, "user_ix"), item=_ints(held, "item_ix"), affinity=_floats(held, affinity_value),
         sim_item=_ints(similar, "item_ix"), sim_other=_ints(similar, "other_item_ix"),
-        sim_value=_floats(similar, "similarity"), k=k)
+        sim_value=_floats(similar, similarity_value), k=k)
     return pa.table({"user_ix": to_arrow(users, pa.int32()), "item_ix": to_arrow(items, pa.int32()),
                      "score": to_arrow(scores, pa.float64())})
 
@@ -50,11 +54,20 @@ _SIMILARITY = ["item_ix", "other_item_ix", "similarity"]
               vars=["k"], grain=GRAIN, layer="candidates")
 def int_cooccurrence_candidates(tables, vars):
     """Co-occurrence scores sum_i affinity(u, i) x similarity(i, j), computed as a sparse product; the best per user."""
-    return _candidates(tables, "int_item_similarity", vars)
+    return _candidates(tables, vars, ("int_user_affinity", "affinity"), ("int_item_similarity", "similarity"))
 
 
 @python_stage(inputs={"int_user_affinity": _AFFINITY, "int_item_content_similarity": _SIMILARITY}, columns=COLUMNS,
               vars=["k"], grain=GRAIN, layer="candidates")
 def int_content_candidates(tables, vars):
     """Content scores sum_i affinity(u, i) x content similarity(i, j), as a sparse product; the best per user."""
-    return _candidates(tables, "int_item_content_similarity", vars)
+    return _candidates(tables, vars, ("int_user_affinity", "affinity"),
+                       ("int_item_content_similarity", "similarity"))
+
+
+@python_stage(inputs={"int_ease_matrix": ["user_ix", "item_ix", "value"],
+                      "int_ease_weights": ["item_ix", "other_item_ix", "weight"]}, columns=COLUMNS,
+              vars=["k"], grain=GRAIN, layer="candidates")
+def int_ease_candidates(tables, vars):
+    """EASE scores sum_i x(u, i) x B(i, j), as a sparse product; the best per user."""
+    return _candidates(tables, vars, ("int_ease_matrix", "value"), ("int_ease_weights", "weight"))
