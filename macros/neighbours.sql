@@ -83,7 +83,8 @@ WHERE r."rank" <= {{ k | int }}
 {#
   item_based_recommendations(ref, var, similarity, candidates, source, partitions_var=none,
                              affinity='int_user_affinity', affinity_column='affinity', similarity_column='similarity')
-  The body of an item-based recommender stage (rec_cooccurrence, rec_content, rec_ease), by vars.neighbour_scoring:
+  The body of an item-based recommender stage (rec_cooccurrence, rec_content, rec_ease), list_depth(var) items per
+  user, by vars.neighbour_scoring:
     "sparse" (default)  rank_candidates() over `candidates`, the stage's sparse scoring product (a Python stage)
     "sql"               neighbour_recommendations() over `affinity` and `similarity` (stage names), scoring users
                         in var(partitions_var) slices when a partitions var is named (1 otherwise)
@@ -95,11 +96,12 @@ WHERE r."rank" <= {{ k | int }}
                                     affinity='int_user_affinity', affinity_column='affinity',
                                     similarity_column='similarity') -%}
 {%- set scoring = var('neighbour_scoring', 'sparse') -%}
+{%- set depth = list_depth(var) | int -%}
 {%- if scoring == 'sparse' -%}
-{{ rank_candidates(ref(candidates), ref('int_user_index'), ref('int_item_index'), var('k', 10), source) }}
+{{ rank_candidates(ref(candidates), ref('int_user_index'), ref('int_item_index'), depth, source) }}
 {%- elif scoring == 'sql' -%}
 {{ neighbour_recommendations(ref(affinity), ref(similarity), ref('int_user_index'), ref('int_item_index'),
-                             var('k', 10), source, var(partitions_var, 1) if partitions_var else 1,
+                             depth, source, var(partitions_var, 1) if partitions_var else 1,
                              affinity_column, similarity_column) }}
 {%- else -%}
 {{ raise_error("vars.neighbour_scoring must be \"sparse\" (a SciPy product, the default) or \"sql\"") }}

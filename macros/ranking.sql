@@ -45,3 +45,13 @@ JOIN (
 WHERE r.{{ score | ident }} >= kth.kth_score
 QUALIFY "rank" <= {{ k }}
 {%- endmacro %}
+
+{#
+  list_depth(var)
+  How many items each recommender lists per user: vars.k (10), or vars.candidates when that is larger. The final
+  list keeps k, so candidates deeper than k leave room for business rules and re-ranking to drop items and still
+  fill k slots. Pass the template's `var`.
+#}
+{% macro list_depth(var) -%}
+{{ [var('k', 10) | int, var('candidates', 0) | int] | max }}
+{%- endmacro %}

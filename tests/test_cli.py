@@ -43,7 +43,7 @@ def test_init_then_run_then_ls(runner, tmp_path, monkeypatch):
     result = runner.invoke(cli, ["ls"])
     assert result.exit_code == 0
     lines = {line.split()[1]: line for line in result.output.splitlines()}
-    assert "publish" in lines["recommendations"] and "rec_popularity" in lines["recommendations"]
+    assert "publish" in lines["recommendations"] and "rec_final" in lines["recommendations"]
 
 
 def test_init_refuses_to_overwrite_a_project(runner, tmp_path):

@@ -39,14 +39,15 @@ def test_popularity_matches_numpy_reference(make_project, seed, k):
                     rng.integers(0, 90, n).tolist()))
     project = make_project(f"\n[vars]\nk = {k}\n", name=f"pop{seed}")
     write_events(project.root / "data" / "events.parquet", rows)
+    project.write("sql/publish/popular.sql", "SELECT * FROM {{ ref('rec_popularity') }}\n")
     result = sqlrec.run(project.root, progress=False)
 
     expected, scores = _reference(rows, k)
     got: dict[int, list[int]] = {}
-    for r in sorted(result.table("recommendations").to_pylist(), key=lambda r: (r["user_id"], r["rank"])):
+    for r in sorted(result.table("popular").to_pylist(), key=lambda r: (r["user_id"], r["rank"])):
         got.setdefault(r["user_id"], []).append(r["item_id"])
         assert r["score"] == pytest.approx(scores[r["item_id"]])
         assert r["source"] == "popularity"
     assert got == {u: items for u, items in expected.items() if items}
-    ranks = result.relation("recommendations").aggregate("user_id, max(rank) = count(*) AS dense").fetchall()
+    ranks = result.relation("popular").aggregate("user_id, max(rank) = count(*) AS dense").fetchall()
     assert all(dense for _, dense in ranks)

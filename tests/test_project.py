@@ -55,11 +55,12 @@ def test_project_stage_overrides_builtin_by_name(project):
                count(*) AS events
         FROM {{ ref('stg_events') }} WHERE event_type = 'purchase' GROUP BY item_id
     """)
+    project.write("sql/publish/popular.sql", "SELECT * FROM {{ ref('rec_popularity') }}\n")
     rows = _stage_names(project.root)
     assert rows["int_item_popularity"]["origin"] == "project"
     result = sqlrec.run(project.root, progress=False)
     # Only items 10 and 12 were ever purchased, so they are the only candidates.
-    assert set(result.table("recommendations").column("item_id").to_pylist()) <= {10, 12}
+    assert set(result.table("popular").column("item_id").to_pylist()) <= {10, 12}
 
 
 def test_project_macro_overrides_builtin_by_name(project):

@@ -13,11 +13,12 @@
 --   rank: 1 = best, in score order, ties broken by item_id
 --   source: 'svd'
 {% set scoring = var('factor_scoring', 'dense') %}
+{% set depth = list_depth(var) | int %}
 {% if scoring == 'dense' %}
-{{ rank_candidates(ref('int_svd_candidates'), ref('int_user_index'), ref('int_item_index'), var('k', 10), 'svd') }}
+{{ rank_candidates(ref('int_svd_candidates'), ref('int_user_index'), ref('int_item_index'), depth, 'svd') }}
 {% elif scoring == 'sql' %}
 {{ factor_recommendations(ref('int_svd_user_factors'), ref('int_svd_item_factors'), ref('int_svd_matrix'),
-                          ref('int_user_index'), ref('int_item_index'), var('k', 10), 'svd') }}
+                          ref('int_user_index'), ref('int_item_index'), depth, 'svd') }}
 {% else %}
 {{ raise_error("vars.factor_scoring must be \"dense\" (BLAS products, the default) or \"sql\"") }}
 {% endif %}

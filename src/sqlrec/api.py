@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import tempfile
+
+import duckdb
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,46 @@ def open_outputs(project: PathLike = ".") -> RunResult:
     if store.current_run() is None:
         raise ConfigError(f"{config.output_dir} has no published run yet", hint="run `sqlrec run` first")
     return RunResult.from_run_dir((config.output_dir / CURRENT).resolve())
+
+
+@dataclass(frozen=True)
+class Explanation:
+    user_id: Any
+    item_id: Any
+    rank: int
+    source: str
+    reason: str
+    contributors: list[dict[str, Any]]  # kind, contributor, title, share, source; largest share first
+
+
+def explain(user: Any, item: Any, project: PathLike = ".") -> Explanation:
+    """Why `item` is in `user`'s published list: its rank, source and reason, and its largest contributors.
+
+    Ids are compared as text, so `explain("42", "100017")` finds integer ids too."""
+    result = open_outputs(project)
+    if "explanations" not in result.tables:
+        raise ConfigError(f"the published run {result.run_id} has no explanations table",
+                          hint="run `sqlrec run` again: explanations are published beside recommendations")
+    con = duckdb.connect()
+    row = con.execute("SELECT user_id, item_id, rank, source, reason FROM read_parquet($p) "
+                      "WHERE CAST(user_id AS VARCHAR) = $u AND CAST(item_id AS VARCHAR) = $i",
+                      {"p": str(result.path("recommendations")), "u": str(user), "i": str(item)}).fetchall()
+    if not row:
+        listed = con.execute("SELECT item_id FROM read_parquet($p) WHERE CAST(user_id AS VARCHAR) = $u ORDER BY rank",
+                             {"p": str(result.path("recommendations")), "u": str(user)}).fetchall()
+        if not listed:
+            raise ConfigError(f"user {user} has no recommendations in the published run {result.run_id}",
+                              hint="check the id; `sqlrec run` recommends for every user with events or in "
+                                   "the users input")
+        raise ConfigError(f"item {item} is not in user {user}'s list in the published run {result.run_id}",
+                          hint="their list: " + ", ".join(str(r[0]) for r in listed))
+    user_id, item_id, rank, source, reason = row[0]
+    contributors = con.execute(
+        "SELECT kind, contributor, title, share, source FROM read_parquet($p) "
+        "WHERE CAST(user_id AS VARCHAR) = $u AND CAST(item_id AS VARCHAR) = $i ORDER BY position",
+        {"p": str(result.path("explanations")), "u": str(user), "i": str(item)}).fetchall()
+    return Explanation(user_id, item_id, rank, source, reason,
+                       [dict(zip(("kind", "contributor", "title", "share", "source"), c)) for c in contributors])
 
 
 def _config_path(project: PathLike) -> Path:

@@ -242,6 +242,20 @@ def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]
     click.echo(f"\nTables: {result.run_dir}/  (tuning_results, best_params.json)")
 
 
+@cli.command()
+@click.option("--user", "user", required=True, help="The user's id.")
+@click.option("--item", "item", required=True, help="The recommended item's id.")
+@_project_option
+def explain(user: str, item: str, project: Path | None) -> None:
+    """Why an item is in a user's published list: its source, reason and largest contributors."""
+    found = api.explain(user, item, _project_dir(project))
+    click.echo(f"user {found.user_id}, item {found.item_id}: rank {found.rank}, from {found.source}")
+    click.echo(f"  {found.reason}")
+    for c in found.contributors:
+        name = f"{c['contributor']} ({c['title']})" if c["title"] else c["contributor"]
+        click.echo(f"  {c['share']:6.1%}  {c['kind']:<10} {name}  [{c['source']}]")
+
+
 @cli.command(name="ls")
 @_project_option
 def ls(project: Path | None) -> None:

@@ -491,14 +491,23 @@ def _check_name(name: str, key: str, where: str) -> None:
                           hint="use lower-case letters, digits and underscores, starting with a letter")
 
 
-def _check_var_value(value: Any, key: str, where: str) -> None:
+def _check_var_value(value: Any, key: str, where: str, nested: bool = True) -> None:
+    """A var is a scalar, a list of scalars, or a table of those; a table may hold tables of them one level down
+    (e.g. blend weights per user segment)."""
     scalars = (str, int, float, bool)
     if isinstance(value, scalars) or (isinstance(value, list) and all(isinstance(v, scalars) for v in value)):
         return
-    if isinstance(value, dict) and all(isinstance(v, scalars) for v in value.values()):
-        return
-    raise ConfigError(f"{where}: `{key}` must be a string, number, boolean, or a list or table of them, "
-                      f"got {_show(value)}")
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if isinstance(inner, dict) and nested:
+                _check_var_value(inner, f"{key}.{name}", where, nested=False)
+            elif isinstance(inner, dict) or not (isinstance(inner, scalars) or (
+                    isinstance(inner, list) and all(isinstance(v, scalars) for v in inner))):
+                break
+        else:
+            return
+    raise ConfigError(f"{where}: `{key}` must be a string, number, boolean, a list of them, or a table of those "
+                      f"(tables may hold tables once more), got {_show(value)}")
 
 
 def _did_you_mean(word: str, options) -> str:

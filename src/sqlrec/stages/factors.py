@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..arrays import to_arrow, to_numpy
 from ..python_stages import python_stage
+from .neighbours import list_depth
 
 _MATRIX = ["user_ix", "item_ix", "value"]
 _FACTORS = ["item_ix", "factors"]
@@ -108,7 +109,7 @@ def int_ease_weights(tables, vars):
 
 
 @python_stage(inputs={"int_svd_user_factors": ["user_ix", "factors"], "int_svd_item_factors": _FACTORS,
-                      "int_svd_matrix": _MATRIX}, columns=["user_ix", "item_ix", "score"], vars=["k"],
+                      "int_svd_matrix": _MATRIX}, columns=["user_ix", "item_ix", "score"], vars=["k", "candidates"],
               grain="one row per (user_ix, item_ix): each user's unseen items scoring at or above their k-th best "
               "u . v (k rows, more on ties)", layer="candidates")
 def int_svd_candidates(tables, vars):
@@ -120,6 +121,6 @@ def int_svd_candidates(tables, vars):
     n_users = int(max(users.max(initial=-1), to_numpy(events.column("user_ix"), np.int64).max(initial=-1))) + 1
     n_items = int(max(items.max(initial=-1), to_numpy(events.column("item_ix"), np.int64).max(initial=-1))) + 1
     seen = _matrix(events, n_users=n_users, n_items=n_items)[users][:, items]
-    rows, cols, scores = top_factor_candidates(user_factors, item_factors, seen, _whole(vars, "k", 10, 1))
+    rows, cols, scores = top_factor_candidates(user_factors, item_factors, seen, list_depth(vars))
     return pa.table({"user_ix": to_arrow(users[rows], pa.int32()), "item_ix": to_arrow(items[cols], pa.int32()),
                      "score": to_arrow(scores, pa.float64())})

@@ -24,9 +24,7 @@ def _candidates(tables: Mapping[str, pa.Table], vars: Mapping[str, Any], affinit
                 similarity: tuple[str, str]) -> pa.Table:
     """Score with the (stage, value column) pairs `affinity` (user_ix, item_ix, value) and `similarity`
     (item_ix, other_item_ix, value)."""
-    k = vars.get("k", 10)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"vars.k must be a whole number of at least 1, got {k!r}")
+    k = list_depth(vars)
     from ..neighbour_scoring import top_candidates  # SciPy is imported only when a run scores this way
     (affinity_stage, affinity_value), (similarity_stage, similarity_value) = affinity, similarity
     held, similar = tables[affinity_stage], tables[similarity_stage]
@@ -36,6 +34,18 @@ def _candidates(tables: Mapping[str, pa.Table], vars: Mapping[str, Any], affinit
         sim_value=_floats(similar, similarity_value), k=k)
     return pa.table({"user_ix": to_arrow(users, pa.int32()), "item_ix": to_arrow(items, pa.int32()),
                      "score": to_arrow(scores, pa.float64())})
+
+
+def list_depth(vars: Mapping[str, Any]) -> int:
+    """Items listed per user: vars.k, or vars.candidates when larger (as the list_depth macro)."""
+    values = {}
+    for name, default in (("k", 10), ("candidates", 0)):
+        value = vars.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "k" else 0):
+            raise ValueError(f"vars.{name} must be a whole number of at least {1 if name == 'k' else 0}, "
+                             f"got {value!r}")
+        values[name] = value
+    return max(values.values())
 
 
 def _ints(table: pa.Table, column: str) -> np.ndarray:
@@ -51,14 +61,14 @@ _SIMILARITY = ["item_ix", "other_item_ix", "similarity"]
 
 
 @python_stage(inputs={"int_user_affinity": _AFFINITY, "int_item_similarity": _SIMILARITY}, columns=COLUMNS,
-              vars=["k"], grain=GRAIN, layer="candidates")
+              vars=["k", "candidates"], grain=GRAIN, layer="candidates")
 def int_cooccurrence_candidates(tables, vars):
     """Co-occurrence scores sum_i affinity(u, i) x similarity(i, j), computed as a sparse product; the best per user."""
     return _candidates(tables, vars, ("int_user_affinity", "affinity"), ("int_item_similarity", "similarity"))
 
 
 @python_stage(inputs={"int_user_affinity": _AFFINITY, "int_item_content_similarity": _SIMILARITY}, columns=COLUMNS,
-              vars=["k"], grain=GRAIN, layer="candidates")
+              vars=["k", "candidates"], grain=GRAIN, layer="candidates")
 def int_content_candidates(tables, vars):
     """Content scores sum_i affinity(u, i) x content similarity(i, j), as a sparse product; the best per user."""
     return _candidates(tables, vars, ("int_user_affinity", "affinity"),
@@ -67,7 +77,7 @@ def int_content_candidates(tables, vars):
 
 @python_stage(inputs={"int_ease_matrix": ["user_ix", "item_ix", "value"],
                       "int_ease_weights": ["item_ix", "other_item_ix", "weight"]}, columns=COLUMNS,
-              vars=["k"], grain=GRAIN, layer="candidates")
+              vars=["k", "candidates"], grain=GRAIN, layer="candidates")
 def int_ease_candidates(tables, vars):
     """EASE scores sum_i x(u, i) x B(i, j), as a sparse product; the best per user."""
     return _candidates(tables, vars, ("int_ease_matrix", "value"), ("int_ease_weights", "weight"))

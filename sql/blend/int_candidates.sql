@@ -1,0 +1,41 @@
+-- Every user's candidate pool, in the order of the cold-start cascade: tier 1 is the personalised blend
+-- (int_blend_parts summed per item), then each step of vars.cascade (default ["session", "content",
+-- "segment_popularity", "popularity"]: what goes with the latest visit, content similarity, the user's segment's
+-- favourites, everyone's), each step's lists scored by rank as (n - rank + 1) / n. An item offered by several
+-- tiers keeps its best (lowest) tier. So a user with history gets personalised items first, a user with one visit
+-- gets items like it, and a user with nothing gets what is popular, each row saying where it came from.
+-- grain: one row per (user_id, item_id)
+-- unique: user_id, item_id
+-- columns:
+--   user_id: the user
+--   item_id: a candidate item
+--   tier: 1 = personalised, 2.. = the cascade's steps in order
+--   source: the source of the row: in tier 1 the personalised source contributing most (ties by name), else the step
+--   score: the blended score in tier 1, the rank-normalised score of the step otherwise (0 to 1)
+{% set steps = {'session': 'rec_session', 'content': 'rec_content', 'segment_popularity': 'rec_segment_popularity',
+                'popularity': 'rec_popularity'} %}
+{% set cascade = var('cascade', ['session', 'content', 'segment_popularity', 'popularity']) %}
+{% for step in cascade %}
+{% if step not in steps %}
+{{ raise_error("vars.cascade may list session, content, segment_popularity and popularity, in the order to try them") }}
+{% endif %}
+{% endfor %}
+WITH parts AS (
+    SELECT user_id, item_id, source, contribution,
+           row_number() OVER (PARTITION BY user_id, item_id ORDER BY contribution DESC, source) AS strength
+    FROM {{ ref('int_blend_parts') }}
+),
+tiers AS (
+    SELECT user_id, item_id, 1 AS tier, max(source) FILTER (WHERE strength = 1) AS source,
+           sum(contribution) AS score
+    FROM parts
+    GROUP BY user_id, item_id
+{% for step in cascade %}
+    UNION ALL
+    SELECT user_id, item_id, {{ loop.index + 1 }} AS tier, {{ step | lit }} AS source,
+           (count(*) OVER (PARTITION BY user_id) - rank + 1) / CAST(count(*) OVER (PARTITION BY user_id) AS DOUBLE)
+    FROM {{ ref(steps[step]) }}
+{% endfor %}
+)
+SELECT user_id, item_id, tier, source, score FROM tiers
+QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY tier) = 1
