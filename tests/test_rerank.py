@@ -357,3 +357,37 @@ def test_similar_items_keep_the_anchor_tier_and_the_item_rules(world, tmp_path):
     for r in rows:
         anchor, shown = items[r["item_id"]], items[r["other_item_id"]]
         assert shown["price_tier"] == anchor["price_tier"] and shown["brand"] != "Cobalt"
+
+
+def test_mmr_by_embedding_follows_the_greedy_definition(world, tmp_path):
+    folder = tmp_path / "mmr_embedding"
+    result = _run(world, folder, 'rerank = "mmr"\nmmr_similarity = "embedding"\nmmr_lambda = 0.5\nsvd_rank = 4')
+    (folder / "sql" / "publish" / "out_vectors.sql").write_text(
+        "SELECT i.item_id, f.factors FROM {{ ref('int_svd_item_factors') }} AS f "
+        "JOIN {{ ref('int_item_index') }} AS i ON i.item_ix = f.item_ix\n")
+    result = sqlrec.run(folder, progress=False)
+    vectors = {r["item_id"]: r["factors"] for r in result.table("out_vectors").to_pylist()}
+
+    def cosine(a, b):
+        if a not in vectors or b not in vectors:
+            return None
+        u, v = vectors[a], vectors[b]
+        norm = math.sqrt(sum(x * x for x in u)) * math.sqrt(sum(x * x for x in v))
+        return sum(x * y for x, y in zip(u, v)) / norm if norm else None
+
+    pool = defaultdict(list)
+    for r in result.table("out_int_eligible").to_pylist():
+        pool[r["user_id"]].append(r)
+    lists = _lists(result.table("out_rec_final"))
+    for user in sorted(lists)[:60]:
+        candidates = sorted(pool[user], key=lambda r: (r["tier"], -r["score"], r["item_id"]))
+        n = len(candidates)
+        chosen = []
+        for _ in range(min(K, n)):
+            def value(i, r):
+                sims = [s for s in (cosine(r["item_id"], c) for c in chosen) if s is not None]
+                return 0.5 * (n - i) / n - 0.5 * (max(sims) if sims else 0.0)
+            rest = [(i, r) for i, r in enumerate(candidates) if r["item_id"] not in chosen]
+            best = max(rest, key=lambda ir: (round(value(*ir), 12), -ir[0]))
+            chosen.append(best[1]["item_id"])
+        assert [r["item_id"] for r in lists[user]] == chosen, user
