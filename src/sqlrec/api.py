@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import tempfile
-
-import duckdb
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+import duckdb
 
 from .config import CONFIG_FILE, Config, load_config
 from .engines.duckdb import DuckDBEngine

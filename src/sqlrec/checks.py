@@ -38,7 +38,7 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
     for column in stage.header.not_null:
         query = exp.select(*_shown(engine, stage.name)).from_(table).where(
             exp.column(column, quoted=True).is_(exp.null())).limit(1)
-        example = engine.first_row(query.sql(DIALECT))
+        example = engine.scalar(query.sql(DIALECT))
         if example is not None:
             count = engine.scalar(exp.select("count(*)").from_(table)
                                   .where(exp.column(column, quoted=True).is_(exp.null())).sql(DIALECT))[0]
@@ -47,7 +47,7 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
                                    hint=f"filter or fill NULL {column} in the stage")
     for column in stage.header.zero:
         nonzero = exp.column(column, quoted=True).neq(0)
-        example = engine.first_row(exp.select(*_shown(engine, stage.name)).from_(table).where(nonzero).limit(1)
+        example = engine.scalar(exp.select(*_shown(engine, stage.name)).from_(table).where(nonzero).limit(1)
                                    .sql(DIALECT))
         if example is not None:
             raise OutputCheckError(f"{where}: `{column}` must be 0, e.g. {_row(engine, stage.name, example)}",
@@ -56,7 +56,7 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
         keys = [exp.column(c, quoted=True) for c in stage.header.unique]
         query = (exp.select(*keys, "count(*) AS n").from_(table).group_by(*keys)
                  .having("count(*) > 1").order_by(*keys).limit(1))
-        duplicate = engine.first_row(query.sql(DIALECT))
+        duplicate = engine.scalar(query.sql(DIALECT))
         if duplicate is not None:
             shown = ", ".join(f"{c}={v!r}" for c, v in zip(stage.header.unique, duplicate))
             raise OutputCheckError(f"{where}: ({', '.join(stage.header.unique)}) is not unique: {shown} appears "

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .neighbour_scoring import available_cores
 
@@ -151,9 +152,4 @@ def top_factor_candidates(user_factors: np.ndarray, item_factors: np.ndarray, se
 
 
 def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency; without it BLAS keeps its threads
-        from contextlib import nullcontext
-        return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")

@@ -59,18 +59,13 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
             raise
 
 
-def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run", show_progress: bool = False,
-                   report: Reporter | None = None) -> dict[str, pa.Table]:
+def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run",
+                   show_progress: bool = False) -> dict[str, pa.Table]:
     """Run the stages that `tables` need and return those tables, publishing nothing (for `sqlrec tune`, which
     runs the pipeline once per point of its grid and keeps only the metrics)."""
-    report = report or (lambda _msg: None)
-    project = load_project(config)
-    plan = build_plan(project, targets=tables, mode=mode)
+    plan = build_plan(load_project(config), targets=tables, mode=mode)
     inputs = resolve(config)
-    allowed = {f.parent for r in inputs.values() for f in r.files}
-    engine = DuckDBEngine(config.engine, database=None,
-                          temp_directory=(config.root / config.engine.temp_directory).resolve(),
-                          allowed=allowed, show_progress=show_progress)
+    engine = _open_engine(config, inputs, show_progress)
     try:
         prepare_inputs(engine, inputs, config)
         for planned in plan.stages:
@@ -84,10 +79,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
                     started_at: datetime, mode: str) -> RunResult:
     publish_dir = staging / "publish"
-    allowed = {f.parent for r in inputs.values() for f in r.files} | {staging}
-    engine = DuckDBEngine(config.engine, database=None,
-                          temp_directory=(config.root / config.engine.temp_directory).resolve(),
-                          allowed=allowed, show_progress=show_progress)
+    engine = _open_engine(config, inputs, show_progress, writes_to=staging)
     try:
         checked = prepare_inputs(engine, inputs, config)
         for name, input_report in checked.items():
@@ -111,6 +103,16 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
     run_dir = store.commit(run_id, staging)
     return RunResult.from_run_dir(run_dir)
+
+
+def _open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progress: bool,
+                 writes_to: Path | None = None) -> DuckDBEngine:
+    """An in-memory engine that may read the inputs' folders (and write to `writes_to`), spilling to the
+    project's temp directory."""
+    allowed = {f.parent for r in inputs.values() for f in r.files} | ({writes_to} if writes_to else set())
+    return DuckDBEngine(config.engine, database=None,
+                        temp_directory=(config.root / config.engine.temp_directory).resolve(),
+                        allowed=allowed, show_progress=show_progress)
 
 
 def _run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:

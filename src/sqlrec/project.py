@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from .config import NAME_RE, Config
+from .config import NAME_RE, Config, StageSettings
 from .errors import ConfigError, ProjectError
 from .python_stages import PythonStageSpec, spec_of
 from .python_stages import discover as discover_python_stages
@@ -113,15 +113,18 @@ def load_project(config: Config) -> Project:
             stage = stages[name]
             stages[name] = Stage(**{**stage.__dict__, "header": StageHeader(
                 **{**stage.header.__dict__, "materialized": settings.materialized})})
-    disabled = frozenset(name for name, stage in stages.items()
-                         if not (config.stages[name].enabled if name in config.stages
-                                 and config.stages[name].enabled is not None else stage.header.enabled))
+    disabled = frozenset(name for name, stage in stages.items() if not _enabled(stage, config.stages.get(name)))
     enabled = {n: s for n, s in sorted(stages.items()) if n not in disabled}
 
     macros = {f"builtin:{p.name}": p for p in sorted(builtin_dir("macros").glob("*.sql"))}
     macros.update({f"project:{p.name}": p for p in sorted((config.root / "macros").glob("*.sql"))})
     return Project(config=config, stages=MappingProxyType(enabled), macro_files=MappingProxyType(macros),
                    disabled=disabled)
+
+
+def _enabled(stage: Stage, settings: StageSettings | None) -> bool:
+    """`[stages.X] enabled` when set, else the stage header's (true unless it says `enabled: false`)."""
+    return settings.enabled if settings is not None and settings.enabled is not None else stage.header.enabled
 
 
 def _python_stage(name: str, spec: PythonStageSpec, func: Callable, path: Path, origin: str) -> Stage:

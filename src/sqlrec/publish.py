@@ -181,7 +181,7 @@ def _manifest_tables(con, manifest: Mapping) -> None:
                     materialized VARCHAR, published BOOLEAN, rows BIGINT, seconds DOUBLE)""")
     rows = [(s["stage"], s["kind"], s["origin"], s["materialized"], s["published"], s["rows"], s["seconds"])
             for s in manifest["stages"]]
-    if rows:  # `sqlrec tune` publishes results of many runs, and no stages of its own
+    if rows:  # DuckDB's executemany refuses an empty list (a tuning run publishes no stages of its own)
         con.executemany(f"INSERT INTO {DATA_SCHEMA}.run_stages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute("CREATE VIEW run_stages AS SELECT * FROM sqlrec_data.run_stages")
     con.execute("COMMENT ON VIEW run_stages IS 'One row per stage of the run: rows produced and seconds taken.'")

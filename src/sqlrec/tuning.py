@@ -92,7 +92,8 @@ def tune(load: Callable[[Mapping[str, Any]], Config], report: Callable[[str], No
     holdout = MappingProxyType(dict(base.evaluation)) if settings["holdout"] else MappingProxyType({})
     started_at = datetime.now(timezone.utc)
     rows = []
-    repeats = settings["repeats"]
+    # Only the md5 splits draw anew with another seed; a time or last_n split would repeat the same run.
+    repeats = settings["repeats"] if validation["split"] in ("stratified", "kfold") else 1
     for model, grid in settings["grid"].items():
         for point in grid_points(grid):
             config = load({**point, "k": max(k, point.get("k", base.vars.get("k", 10)))})

@@ -92,12 +92,9 @@ class DuckDBEngine:
         return list(self.con.sql(f"SELECT * FROM {_q(name)} LIMIT 0").columns)
 
     def count(self, name: str) -> int:
-        return self.first_row(f"SELECT count(*) FROM {_q(name)}")[0]
+        return self.scalar(f"SELECT count(*) FROM {_q(name)}")[0]
 
     def scalar(self, sql: str, params: dict | None = None):
-        return self.first_row(sql, params)
-
-    def first_row(self, sql: str, params: dict | None = None):
         """The first row of a query (None if it has none). Reads the result to the end: DuckDB refuses other work
         on a connection whose last result is unfinished."""
         rows = self.con.execute(sql, params or {}).fetchall()

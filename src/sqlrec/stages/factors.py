@@ -7,24 +7,15 @@ int_svd_matrix / int_ease_matrix (SQL: the weighted user x item matrix)
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import numpy as np
 import pyarrow as pa
 
 from ..arrays import to_arrow, to_numpy
 from ..python_stages import python_stage
-from .neighbours import list_depth
+from .neighbours import list_depth, whole_var
 
 _MATRIX = ["user_ix", "item_ix", "value"]
 _FACTORS = ["item_ix", "factors"]
-
-
-def _whole(vars: Mapping[str, Any], name: str, default: int, least: int) -> int:
-    value = vars.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ValueError(f"vars.{name} must be a whole number of at least {least}, got {value!r}")
-    return value
 
 
 def _matrix(table: pa.Table, n_users: int | None = None, n_items: int | None = None):
@@ -60,13 +51,13 @@ def int_svd_item_factors(tables, vars):
     """Item factors of a truncated SVD of the user x item matrix (randomized, seeded, sign-normalised)."""
     from ..factor_models import randomized_svd
     matrix = _matrix(tables["int_svd_matrix"])
-    rank = _whole(vars, "svd_rank", 64, 1)
+    rank = whole_var(vars, "svd_rank", 64, 1)
     if matrix.nnz == 0:
         return _lists(np.empty(0, np.int64), np.empty((0, rank)), "item_ix")
     rank = min(rank, *matrix.shape)  # a small catalogue cannot have more factors than items
-    _, factors = randomized_svd(matrix, rank, oversampling=_whole(vars, "svd_oversampling", 10, 0),
-                                power_iterations=_whole(vars, "svd_power_iterations", 7, 0),
-                                seed=_whole(vars, "svd_seed", 42, 0))
+    _, factors = randomized_svd(matrix, rank, oversampling=whole_var(vars, "svd_oversampling", 10, 0),
+                                power_iterations=whole_var(vars, "svd_power_iterations", 7, 0),
+                                seed=whole_var(vars, "svd_seed", 42, 0))
     items = np.unique(matrix.indices)  # the items with events; catalogue items without any have no factors
     return _lists(items, factors[items], "item_ix")
 
@@ -93,7 +84,7 @@ def int_ease_weights(tables, vars):
     """EASE's item x item weights B = I - P diag(1/diag(P)), P = (X^T X + lambda I)^-1, zero diagonal."""
     from ..factor_models import ease_weights, strongest_per_row
     matrix = _matrix(tables["int_ease_matrix"])
-    limit = _whole(vars, "ease_max_items", 20_000, 1)
+    limit = whole_var(vars, "ease_max_items", 20_000, 1)
     if matrix.shape[1] > limit:
         raise ValueError(
             f"EASE solves a dense {matrix.shape[1]:,} x {matrix.shape[1]:,} system, over vars.ease_max_items "
@@ -103,7 +94,7 @@ def int_ease_weights(tables, vars):
     if isinstance(regularisation, bool) or not isinstance(regularisation, (int, float)) or not regularisation > 0:
         raise ValueError(f"vars.ease_lambda must be a positive number, got {regularisation!r}")
     rows, cols, values = strongest_per_row(ease_weights(matrix, float(regularisation)),
-                                           _whole(vars, "ease_neighbours", 0, 0))
+                                           whole_var(vars, "ease_neighbours", 0, 0))
     return pa.table({"item_ix": to_arrow(rows, pa.int32()), "other_item_ix": to_arrow(cols, pa.int32()),
                      "weight": to_arrow(values, pa.float64())})
 

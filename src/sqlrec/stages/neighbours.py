@@ -1,7 +1,7 @@
 """The scoring product of the neighbour recommenders: affinity x item similarity, as a sparse matrix product.
 
-rec_cooccurrence and rec_content rank these candidates in SQL when `vars.neighbour_scoring` is "sparse" (the
-default); with "sql" they score in SQL instead (macros/neighbours.sql). Both give the same lists; the benchmark
+rec_cooccurrence, rec_content and rec_ease rank these candidates in SQL when `vars.neighbour_scoring` is "sparse"
+(the default); with "sql" they score in SQL instead (macros/neighbours.sql). Both give the same lists; the benchmark
 (bench/cooccurrence.py) is why sparse is the default.
 """
 
@@ -36,16 +36,17 @@ def _candidates(tables: Mapping[str, pa.Table], vars: Mapping[str, Any], affinit
                      "score": to_arrow(scores, pa.float64())})
 
 
+def whole_var(vars: Mapping[str, Any], name: str, default: int, least: int) -> int:
+    """vars[name] (or `default`), checked to be a whole number of at least `least`."""
+    value = vars.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"vars.{name} must be a whole number of at least {least}, got {value!r}")
+    return value
+
+
 def list_depth(vars: Mapping[str, Any]) -> int:
     """Items listed per user: vars.k, or vars.candidates when larger (as the list_depth macro)."""
-    values = {}
-    for name, default in (("k", 10), ("candidates", 0)):
-        value = vars.get(name, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if name == "k" else 0):
-            raise ValueError(f"vars.{name} must be a whole number of at least {1 if name == 'k' else 0}, "
-                             f"got {value!r}")
-        values[name] = value
-    return max(values.values())
+    return max(whole_var(vars, "k", 10, 1), whole_var(vars, "candidates", 0, 0))
 
 
 def _ints(table: pa.Table, column: str) -> np.ndarray:
