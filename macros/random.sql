@@ -16,3 +16,11 @@
 {% macro seeded_key(seed, columns) -%}
 concat_ws(':', CAST({{ seed | int }} AS VARCHAR){% for column in columns %}, CAST({{ column | ident }} AS VARCHAR){% endfor %})
 {%- endmacro %}
+
+{#
+  text_key(columns)
+  The text '<col1>:<col2>...' of some columns (names, quoted as identifiers), for md5_unit.
+#}
+{% macro text_key(columns) -%}
+concat_ws(':'{% for column in columns %}, CAST({{ column | ident }} AS VARCHAR){% endfor %})
+{%- endmacro %}

@@ -96,3 +96,14 @@ def shared_dataset(folder: str, env: str) -> Path:
 
 ML100K = shared_dataset("ml-100k", "SQLREC_ML100K")
 ONLINE_RETAIL = shared_dataset("online-retail", "SQLREC_ONLINE_RETAIL")
+
+
+def world_inputs(folder: Path | str) -> str:
+    """The [inputs] of a project reading a generated world's events, items and users from `folder`."""
+    return "\n".join(f'[inputs.{name}]\npath = "{Path(folder) / f"{name}.parquet"}"'
+                     for name in ("events", "items", "users")) + "\n"
+
+
+def world_project(folder: Path | str) -> str:
+    """world_inputs, and an `out` output folder and no progress lines: the head of a test project's sqlrec.toml."""
+    return world_inputs(folder) + '[output]\npath = "out"\n[engine]\nprogress = false\n'

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sqlrec
+from conftest import world_inputs
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.datagen.truth import Truth
 
@@ -74,13 +75,7 @@ def test_sizes_and_columns(world, con):
 
 def test_generated_data_passes_the_default_input_checks(world, tmp_path):
     (tmp_path / "sqlrec.toml").write_text(f"""
-[inputs.events]
-path = "{world / 'events.parquet'}"
-[inputs.items]
-path = "{world / 'items.parquet'}"
-[inputs.users]
-path = "{world / 'users.parquet'}"
-""")
+{world_inputs(world)}""")
     reports = sqlrec.check(tmp_path)
     assert reports["events"].rows == SIZE.events and reports["events"].removed == {}
 

@@ -20,11 +20,13 @@ def readme() -> str:
 
 
 def test_every_config_key_is_in_the_reference(readme):
-    documented = set(re.findall(r"^\| `((?:project|inputs|output|engine|stages|vars|evaluate|tune)\.[a-z_.<>]+)` \|", readme,
+    documented = set(re.findall(r"^\| `((?:project|inputs|output|engine|stages|vars|evaluate|tune|experiments)\.[a-z_.<>]+)` \|", readme,
                                 flags=re.M))
     expected = set()
     for section, keys in SCHEMA.items():
-        prefix = section.replace("inputs.*", "inputs.<name>").replace("stages.*", "stages.<stage>")
+        prefix = section.replace("inputs.*", "inputs.<name>").replace("stages.*", "stages.<stage>") \
+            .replace("experiments.*.variants.*", "experiments.<name>.variants.<variant>") \
+            .replace("experiments.*", "experiments.<name>")
         expected |= {f"{prefix}.{name}" for name in keys}
     expected.add("vars.<name>")
     assert expected == documented

@@ -17,7 +17,7 @@ import sqlrec
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.metrics import score_lists
 
-from conftest import ML100K
+from conftest import ML100K, world_inputs
 
 DERIVED = ML100K / "derived"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -241,13 +241,7 @@ def _shop_run(folder, scoring):
     project = folder / scoring
     project.mkdir()
     (project / "sqlrec.toml").write_text(f"""
-[inputs.events]
-path = "../data/events.parquet"
-[inputs.items]
-path = "../data/items.parquet"
-[inputs.users]
-path = "../data/users.parquet"
-[output]
+{world_inputs("../data")}[output]
 path = "out"
 [vars]
 k = 10

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sqlrec
+from conftest import world_project
 from sqlrec.datagen import WorldSize, generate
 
 K = 10
@@ -27,17 +28,7 @@ def world(tmp_path_factory):
 def _run(world, folder, vars_toml="", extra=""):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sqlrec.toml").write_text(f"""
-[inputs.events]
-path = "{world / 'events.parquet'}"
-[inputs.items]
-path = "{world / 'items.parquet'}"
-[inputs.users]
-path = "{world / 'users.parquet'}"
-[output]
-path = "out"
-[engine]
-progress = false
-{extra}
+{world_project(world)}{extra}
 [vars]
 k = {K}
 candidates = 40

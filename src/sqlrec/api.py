@@ -18,6 +18,8 @@ import duckdb
 from .config import CONFIG_FILE, Config, load_config
 from .engines.duckdb import DuckDBEngine
 from .errors import ConfigError
+from .experiments.report import write_report
+from .experiments.runner import EXPERIMENTS_FOLDER, ExperimentResult, choose_experiment, run_experiment
 from .input_checks import InputReport, describe_input, prepare_inputs
 from .inputs import ResolvedInput, resolve
 from .pipeline import run_project
@@ -74,6 +76,29 @@ def tune(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
     scores of each and the best parameters per model under <output>/tuning/ (see sqlrec.tuning)."""
     return run_tuning(lambda point: load(project, {**(vars or {}), **point}, overrides).config, report=report,
                       progress=progress)
+
+
+def experiment(project: PathLike = ".", name: str | None = None, vars: Mapping[str, Any] | None = None,
+               report: Callable[[str], None] | None = None, progress: bool = True,
+               overrides: Mapping[str, Any] | None = None, simulate: bool | None = None) -> ExperimentResult:
+    """Run an experiment of [experiments.<name>]: assign users, compare the variants offline on one split (paired
+    tests, Holm), simulate the online test on a generated world (`simulate`: None = when its truth/ is found), and
+    publish experiment_* tables under <output>/experiments/<name>/ (see sqlrec.experiments.runner)."""
+    return run_experiment(lambda v, o: load(project, {**(vars or {}), **v}, {**(overrides or {}), **o}).config,
+                          name, report=report, progress=progress, simulate=simulate)
+
+
+def report(project: PathLike = ".", name: str | None = None, out: PathLike | None = None) -> Path:
+    """Write the HTML report of an experiment's published results (`sqlrec experiment` first); returns its path
+    (default: report.html in the experiment's output folder)."""
+    config = load_config(_config_path(project))
+    spec = choose_experiment(config, name)
+    folder = config.output_dir / EXPERIMENTS_FOLDER / spec.name
+    if OutputStore(folder).current_run() is None:
+        raise ConfigError(f"experiment {spec.name} has no published results in {folder}",
+                          hint=f"run `sqlrec experiment {spec.name}` first")
+    target = Path(out) if out else folder / "report.html"
+    return write_report((folder / CURRENT).resolve(), target)
 
 
 def demo(folder: PathLike = DEMO_DIR, report: Callable[[str], None] | None = None,

@@ -243,6 +243,67 @@ def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]
 
 
 @cli.command()
+@click.argument("name", required=False)
+@_project_option
+@_var_option
+@_set_option
+@click.option("--simulate/--no-simulate", default=None,
+              help="Run the simulated online test (default: when the events are a generated world with truth/).")
+@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+def experiment(name: str | None, project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
+               simulate: bool | None, no_progress: bool) -> None:
+    """Compare an experiment's variants: offline on one split, and in a simulated online test."""
+    result = api.experiment(_project_dir(project), name, vars=_parse_vars(vars_),
+                            overrides=_parse_vars(settings, "--set"), progress=not no_progress, report=click.echo,
+                            simulate=simulate)
+    spec = result.spec
+    rows = result.results.to_pylist()
+    lead = [r for r in rows if r["kind"] == "offline" and r["metric"] == spec.metric and r["k"] == spec.k]
+    click.echo(f"\nOffline, {spec.metric}@{spec.k} on the same {lead[0]['users']} test users "
+               f"(paired; {1 - spec.alpha:.0%} bootstrap intervals; p Holm-corrected over {len(lead) - 1} variants):")
+    _comparison_table(lead, spec.control)
+    if result.simulated:
+        for metric in ("ctr", "conversion", "revenue"):
+            click.echo(f"\nSimulated online test, {metric} per user over {spec.rounds} round(s) (two-sample):")
+            _comparison_table([r for r in rows if r["kind"] == "online" and r["metric"] == metric], spec.control)
+    srm = result.srm
+    click.echo("\nUsers per arm: " + ", ".join(f"{a} {n}" for a, n in srm.observed.items())
+               + f"; sample ratio check p = {srm.p_value:.3g}" + (" MISMATCH" if srm.mismatch else " (ok)"))
+    click.echo(f"A/A check: {result.aa_rate:.1%} of random halvings significant at alpha {spec.alpha} "
+               f"(nominal {spec.alpha:.0%})")
+    click.echo(f"\nTables: {result.run_dir}/  (experiment_results, experiment_user_metrics, experiment_assignments, "
+               "...); `sqlrec report` draws them")
+
+
+def _comparison_table(rows: list[dict], control: str) -> None:
+    click.echo(f"  {'arm':<10}{'value':>10}  {'interval':<22}{'diff':>10}  {'diff interval':<24}{'lift':>8}"
+               f"{'p Holm':>9}")
+    for r in rows:
+        interval = f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]" if r["ci_low"] is not None else ""
+        if r["diff"] is None:
+            tail = "  (control)" if r["arm"] == control else ""
+            click.echo(f"  {r['arm']:<10}{r['value']:>10.4g}  {interval:<22}{tail}")
+            continue
+        diff_interval = f"[{r['diff_low']:.4g}, {r['diff_high']:.4g}]" if r["diff_low"] is not None else ""
+        lift = f"{r['lift']:+.1%}" if r["lift"] is not None else ""
+        p_holm = f"{r['p_holm']:.4f}" if r["p_holm"] is not None else ""
+        click.echo(f"  {r['arm']:<10}{r['value']:>10.4g}  {interval:<22}{r['diff']:>+10.4g}  {diff_interval:<24}"
+                   f"{lift:>8}{p_holm:>9}" + (" *" if r["significant"] else ""))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@_project_option
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the HTML (default: report.html in "
+                                                              "the experiment's output folder).")
+def report(name: str | None, project: Path | None, out: Path | None) -> None:
+    """Write one self-contained HTML report of an experiment's published results."""
+    path = api.report(_project_dir(project), name, out)
+    click.echo(f"Report: {path}")
+    click.echo(f"Screenshot: chromium --headless --screenshot=report.png --window-size=900,4000 {path.resolve().as_uri()}")
+
+
+@cli.command()
 @click.option("--user", "user", required=True, help="The user's id.")
 @click.option("--item", "item", required=True, help="The recommended item's id.")
 @_project_option

@@ -168,6 +168,32 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "fold": Key((int,), None, "kfold split: the fold used for validation (default: as [evaluate])."),
         "seed": Key((int,), None, "Seed of the md5 splits (default: [evaluate]'s seed + 1, another draw)."),
     },
+    "experiments.*": {
+        "description": Key((str,), "", "What the experiment tests, shown in its report."),
+        "control": Key((str,), None, "The variant the others are compared with.", required=True),
+        "salt": Key((str,), "sqlrec", "Part of the assignment hash md5(salt:experiment:user_id): a new salt "
+                    "re-randomises every user."),
+        "holdout": Key((float,), 0.0, "Share of users kept out of the experiment (0 .. 0.5)."),
+        "holdout_gets": Key((str,), "control", "What held-out users are shown: the control's list, or none.",
+                            choices=("control", "none")),
+        "metric": Key((str,), "ndcg", "The offline metric the report leads with.",
+                      choices=("precision", "recall", "ndcg", "map", "map_at_k", "mrr", "hit_rate")),
+        "k": Key((int,), None, "The cut-off of the comparison (default: the largest of evaluate.k)."),
+        "alpha": Key((float,), 0.05, "Family-wise error rate of the Holm-corrected tests; CIs are 1 - alpha."),
+        "bootstrap": Key((int,), 2000, "Bootstrap resamples for the confidence intervals."),
+        "seed": Key((int,), 7, "Seed of the bootstrap, permutation and simulation draws (same seed, same numbers)."),
+        "rounds": Key((int,), 1, "Simulated online test: rounds of show, respond, retrain on the responses."),
+        "truth": Key((str,), None, "Folder of a generated world (holding items.parquet and truth/) for the simulated "
+                     "online test (default: the events input's folder, when it has truth/)."),
+        "variants": Key((dict,), {}, "The variants: [experiments.<name>.variants.<variant>] tables.", required=True),
+    },
+    "experiments.*.variants.*": {
+        "traffic": Key((float,), 1.0, "Relative share of the experiment's users (weights, need not sum to 1)."),
+        "description": Key((str,), "", "What this variant is, shown in reports."),
+        "vars": Key((dict,), {}, "[vars] entries this variant overrides (blend weights, rules, re-ranker...)."),
+        "explore_slots": Key((int,), 0, "Simulated online test: the last N slots of each list go to Thompson "
+                             "sampling over items' observed click-through."),
+    },
     "vars": {},  # free-form: read in templates with var('name')
 })
 
@@ -223,6 +249,53 @@ class StageSettings:
     enabled: bool | None = None  # None: as the stage's header says (on, unless it says `enabled: false`)
 
 
+VARIANT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+MAX_VARIANTS = 26
+BUCKETS = 10_000  # assignment buckets: holdout shares are multiples of 1 / BUCKETS
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    traffic: float
+    description: str
+    vars: Mapping[str, Any]
+    explore_slots: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    description: str
+    control: str
+    salt: str
+    holdout: float
+    holdout_gets: str
+    metric: str
+    k: int
+    alpha: float
+    bootstrap: int
+    seed: int
+    rounds: int
+    truth: str | None
+    variants: tuple[Variant, ...]  # in config order
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
+
+    @property
+    def holdout_buckets(self) -> int:
+        """Users whose bucket (0 .. BUCKETS - 1) is below this are held out."""
+        return round(self.holdout * BUCKETS)
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Expected share of all users per group: "holdout" and each variant."""
+        total = sum(v.traffic for v in self.variants)
+        held = self.holdout_buckets / BUCKETS
+        return {"holdout": held, **{v.name: (1 - held) * v.traffic / total for v in self.variants}}
+
+
 @dataclass(frozen=True)
 class Config:
     root: Path  # the project folder: every relative path is relative to it
@@ -237,6 +310,8 @@ class Config:
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate], read by the evaluation stages
     tuning: Mapping[str, Any] = field(default_factory=dict)  # [tune]: the grid and the validation split
     holdout: Mapping[str, Any] = field(default_factory=dict)  # set by `sqlrec tune`: the split whose test it keeps out
+    experiments: Mapping[str, "ExperimentSpec"] = field(default_factory=dict)  # [experiments.<name>]
+    experiment: "ExperimentSpec | None" = None  # set by `sqlrec experiment`: the one whose users are assigned
 
     @property
     def output_dir(self) -> Path:
@@ -274,7 +349,7 @@ def _set_dotted(data: dict, dotted: str, value: Any, source: Path) -> None:
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Validate a decoded TOML document. Pure."""
     where = str(source)
-    _reject_unknown(data, [s.split(".")[0] for s in SCHEMA], "", where)
+    _reject_unknown(data, {s.split(".")[0] for s in SCHEMA}, "", where)
 
     project = _section(data.get("project", {}), SCHEMA["project"], "project", where)
     output = _section(data.get("output", {}), SCHEMA["output"], "output", where)
@@ -303,14 +378,19 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         _check_name(name, f"vars.{name}", where)
         _check_var_value(value, f"vars.{name}", where)
 
+    experiments_raw = _table(data.get("experiments", {}), "experiments", where)
+    experiments = {name: _experiment(name, raw, evaluation, where) for name, raw in experiments_raw.items()}
+
     canonical = json.dumps(
         {"project": project, "output": output, "engine": engine, "inputs": inputs_raw, "stages": stages_raw,
-         "vars": vars_, "evaluate": evaluation, "tune": tuning}, sort_keys=True, default=str)
+         "vars": vars_, "evaluate": evaluation, "tune": tuning, "experiments": experiments_raw},
+        sort_keys=True, default=str)
     return Config(
         root=source.parent, source=source, name=project["name"], inputs=MappingProxyType(inputs),
         output=OutputSpec(**output), engine=EngineSpec(**engine), stages=MappingProxyType(stages),
         vars=MappingProxyType(dict(vars_)), hash=hashlib.sha256(canonical.encode()).hexdigest(),
         evaluation=MappingProxyType(evaluation), tuning=MappingProxyType(tuning),
+        experiments=MappingProxyType(experiments),
     )
 
 
@@ -369,6 +449,50 @@ def _tuning(raw: Any, evaluation: Mapping[str, Any], where: str) -> dict[str, An
     _check_split(split, "tune", where)
     values.update(split)
     return values
+
+
+def _experiment(name: str, raw: Any, evaluation: Mapping[str, Any], where: str) -> ExperimentSpec:
+    key = f"experiments.{name}"
+    _check_name(name, key, where)
+    values = _section(raw, SCHEMA["experiments.*"], key, where)
+    variants_raw = _table(values["variants"], f"{key}.variants", where)
+    if not 2 <= len(variants_raw) <= MAX_VARIANTS:
+        raise ConfigError(f"{where}: `{key}.variants` must name 2 to {MAX_VARIANTS} variants, got {len(variants_raw)}",
+                          hint=f"add [{key}.variants.A] and [{key}.variants.B], each with the vars it changes")
+    variants = []
+    for vname, vraw in variants_raw.items():
+        vkey = f"{key}.variants.{vname}"
+        if not VARIANT_NAME_RE.match(vname) or vname.lower() == "holdout":
+            raise ConfigError(f"{where}: `{vkey}`: {vname!r} is not a valid variant name",
+                              hint="use letters, digits and underscores, starting with a letter (A, B, hybrid_mmr); "
+                                   "`holdout` names the held-out users")
+        v = _section(vraw, SCHEMA["experiments.*.variants.*"], vkey, where)
+        if not v["traffic"] > 0:
+            raise ConfigError(f"{where}: `{vkey}.traffic` must be above 0, got {v['traffic']}",
+                              hint="remove the variant to stop it; traffic is a relative weight")
+        if v["explore_slots"] < 0:
+            raise ConfigError(f"{where}: `{vkey}.explore_slots` must be 0 or more, got {v['explore_slots']}")
+        for var_name, value in v["vars"].items():
+            _check_name(var_name, f"{vkey}.vars.{var_name}", where)
+            _check_var_value(value, f"{vkey}.vars.{var_name}", where)
+        variants.append(Variant(name=vname, traffic=float(v["traffic"]), description=v["description"],
+                                vars=MappingProxyType(dict(v["vars"])), explore_slots=v["explore_slots"]))
+    names = [v.name for v in variants]
+    if values["control"] not in names:
+        raise ConfigError(f"{where}: `{key}.control` = {values['control']!r} is not one of its variants"
+                          + _did_you_mean(values["control"], names), hint="variants: " + ", ".join(names))
+    if not 0 <= values["holdout"] <= 0.5:
+        raise ConfigError(f"{where}: `{key}.holdout` must be between 0 and 0.5, got {values['holdout']}")
+    if not 0 < values["alpha"] < 0.5:
+        raise ConfigError(f"{where}: `{key}.alpha` must be between 0 and 0.5, got {values['alpha']}")
+    for option, low in (("bootstrap", 100), ("rounds", 1), ("k", 1)):
+        if values[option] is not None and values[option] < low:
+            raise ConfigError(f"{where}: `{key}.{option}` must be at least {low}, got {values[option]}")
+    return ExperimentSpec(
+        name=name, description=values["description"], control=values["control"], salt=values["salt"],
+        holdout=float(values["holdout"]), holdout_gets=values["holdout_gets"], metric=values["metric"],
+        k=values["k"] or max(evaluation["k"]), alpha=float(values["alpha"]), bootstrap=values["bootstrap"],
+        seed=values["seed"], rounds=values["rounds"], truth=values["truth"], variants=tuple(variants))
 
 
 def _input(name: str, raw: Any, where: str) -> InputSpec:

@@ -24,15 +24,10 @@ from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
 from .project import Project, load_project
-from .publish import OutputStore, build_snapshot, table_path, write_manifest
+from .publish import OutputStore, build_snapshot, new_run_id, table_path, write_manifest
 from .result import RunResult
 
 Reporter = Callable[[str], None]
-
-
-def new_run_id() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
 
 
 EVALUATION_FOLDER = "evaluation"  # `sqlrec evaluate` publishes under <output>/evaluation/, beside the run's outputs
@@ -65,11 +60,11 @@ def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run",
     runs the pipeline once per point of its grid and keeps only the metrics)."""
     plan = build_plan(load_project(config), targets=tables, mode=mode)
     inputs = resolve(config)
-    engine = _open_engine(config, inputs, show_progress)
+    engine = open_engine(config, inputs, show_progress)
     try:
         prepare_inputs(engine, inputs, config)
         for planned in plan.stages:
-            _run_stage(engine, planned, config)
+            run_stage(engine, planned, config)
         return {name: engine.arrow(name) for name in tables}
     finally:
         engine.close()
@@ -79,7 +74,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
                     started_at: datetime, mode: str) -> RunResult:
     publish_dir = staging / "publish"
-    engine = _open_engine(config, inputs, show_progress, writes_to=staging)
+    engine = open_engine(config, inputs, show_progress, writes_to=staging)
     try:
         checked = prepare_inputs(engine, inputs, config)
         for name, input_report in checked.items():
@@ -87,7 +82,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                 report(f"input {name}: {note}")
         stats = {}
         for planned in plan.stages:
-            stats[planned.stage.name] = _run_stage(engine, planned, config)
+            stats[planned.stage.name] = run_stage(engine, planned, config)
             report(f"{planned.stage.name}: {stats[planned.stage.name].rows} rows in "
                    f"{stats[planned.stage.name].seconds:.2f}s")
         published = [project.stages[n] for n in plan.published]
@@ -105,7 +100,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     return RunResult.from_run_dir(run_dir)
 
 
-def _open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progress: bool,
+def open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progress: bool,
                  writes_to: Path | None = None) -> DuckDBEngine:
     """An in-memory engine that may read the inputs' folders (and write to `writes_to`), spilling to the
     project's temp directory."""
@@ -115,7 +110,7 @@ def _open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progr
                         allowed=allowed, show_progress=show_progress)
 
 
-def _run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
+def run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
     stage = planned.stage
     if stage.kind == "sql":
         stats = engine.run_sql(stage.name, planned.sql, stage.header.materialized, str(stage.path))

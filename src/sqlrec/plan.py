@@ -73,7 +73,17 @@ def _context(project: Project, name: str, mode: str = "run") -> RenderContext:
         redirect = TUNING_REDIRECT
     return RenderContext(stage=name, relations=lambda n: n if n in project.stages else None,
                          inputs=frozenset(config.inputs), vars=config.vars, redirect=redirect,
-                         evaluation=config.evaluation, holdout=config.holdout or config.evaluation)
+                         evaluation=config.evaluation, holdout=config.holdout or config.evaluation,
+                         experiment=_assignment_settings(config.experiment))
+
+
+def _assignment_settings(spec) -> dict | None:
+    """What the assignment macro needs of an experiment (plain values, for the template)."""
+    if spec is None:
+        return None
+    return {"name": spec.name, "salt": spec.salt, "holdout_buckets": spec.holdout_buckets,
+            "holdout_gets": spec.holdout_gets, "control": spec.control,
+            "variants": [v.name for v in spec.variants], "traffic": [v.traffic for v in spec.variants]}
 
 
 def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: str = "run") -> Plan:

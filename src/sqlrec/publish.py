@@ -22,10 +22,13 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from .errors import LockError
@@ -127,6 +130,39 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def new_run_id() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
+
+
+def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.Table]],
+                   manifest: Mapping, files: Mapping[str, str] | None = None) -> Path:
+    """Publish tables computed outside a run (tuning scores, experiment results) like a run: Parquet per table,
+    `files` (name -> text) beside them, the manifest and a snapshot, all switched in atomically under `root`.
+    `manifest` gets its run_id and finished_at here."""
+    store = OutputStore(root, keep_runs)
+    with store.lock():
+        run_id = new_run_id()
+        staging = store.staging(run_id)
+        try:
+            publish = staging / "publish"
+            for stage, table in tables:
+                path = table_path(publish, stage.name)
+                path.parent.mkdir(parents=True)
+                pq.write_table(table, path)
+            for name, text in (files or {}).items():
+                (publish / name).write_text(text)
+            full = {"inputs": {}, "stages": [], **manifest, "run_id": run_id,
+                    "finished_at": datetime.now(timezone.utc).isoformat(),
+                    "published": [stage.name for stage, _ in tables]}
+            write_manifest(publish, full)
+            build_snapshot(staging / "sqlrec.duckdb", publish, [stage for stage, _ in tables], full)
+            return store.commit(run_id, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def table_path(publish_dir: Path, table: str) -> Path:

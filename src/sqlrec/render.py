@@ -217,6 +217,7 @@ class RenderContext:
     redirected: list[str] = field(default_factory=list)
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate] settings, for the evaluation stages
     holdout: Mapping[str, Any] = field(default_factory=dict)  # tune: the [evaluate] split whose test part it keeps out
+    experiment: Mapping[str, Any] | None = None  # `sqlrec experiment`: the experiment whose users are assigned
 
     def ref(self, name: str) -> SqlText:
         if not isinstance(name, str):
@@ -260,7 +261,8 @@ def render_stage(env, path: Path, ctx: RenderContext) -> str:
     template = _compile_file(env, path, what)
     try:
         sql = template.render(ref=ctx.ref, source=ctx.source, var=ctx.var, has_input=ctx.has_input,
-                              this=ident(ctx.stage), evaluation=ctx.evaluation, holdout=ctx.holdout)
+                              this=ident(ctx.stage), evaluation=ctx.evaluation, holdout=ctx.holdout,
+                              experiment=ctx.experiment)
     except Exception as exc:
         raise _template_error(exc, what, path) from None
     # Jinja's `~` joins a raw string by HTML-escaping it rather than calling _finalize; the escapes it leaves are

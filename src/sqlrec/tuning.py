@@ -23,14 +23,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import __version__
 from .config import SPLIT_KEYS, Config
 from .errors import ConfigError
-from .pipeline import compute_tables, new_run_id
+from .pipeline import compute_tables
 from .project import Column, Stage, StageHeader, load_project
-from .publish import OutputStore, build_snapshot, table_path, write_manifest
+from .publish import publish_tables
 
 TUNING_FOLDER = "tuning"  # under the project's output folder, beside the run's outputs and evaluation/
 BEST_FILE = "best_params.json"
@@ -120,25 +119,14 @@ def tune(load: Callable[[Mapping[str, Any]], Config], report: Callable[[str], No
 
 def _publish(config: Config, table: pa.Table, best: Mapping, metric: str, k: int, repeats: int,
              validation: Mapping, holdout: bool, started_at: datetime) -> Path:
-    store = OutputStore(config.output_dir / TUNING_FOLDER, config.output.keep_runs)
-    with store.lock():
-        run_id = new_run_id()
-        staging = store.staging(run_id)
-        publish = staging / "publish"
-        path = table_path(publish, RESULTS.name)
-        path.parent.mkdir(parents=True)
-        pq.write_table(table, path)
-        (publish / BEST_FILE).write_text(json.dumps({"metric": metric, "k": k, "best": best}, indent=2,
-                                                    sort_keys=True) + "\n")
-        manifest = {
-            "run_id": run_id, "mode": "tune", "project": config.name, "config_file": str(config.source),
-            "config_hash": config.hash, "started_at": started_at.isoformat(),
-            "finished_at": datetime.now(timezone.utc).isoformat(),
-            "versions": {"sqlrec": __version__, "duckdb": duckdb.__version__, "pyarrow": pa.__version__,
-                         "python": platform.python_version()},
-            "vars": dict(config.vars), "inputs": {}, "published": [RESULTS.name], "stages": [],
-            "tuning": {"metric": metric, "k": k, "repeats": repeats, "holdout": holdout,
-                       "validation_split": dict(validation), "best": best}}
-        write_manifest(publish, manifest)
-        build_snapshot(staging / "sqlrec.duckdb", publish, [RESULTS], manifest)
-        return store.commit(run_id, staging)
+    manifest = {
+        "mode": "tune", "project": config.name, "config_file": str(config.source), "config_hash": config.hash,
+        "started_at": started_at.isoformat(),
+        "versions": {"sqlrec": __version__, "duckdb": duckdb.__version__, "pyarrow": pa.__version__,
+                     "python": platform.python_version()},
+        "vars": dict(config.vars),
+        "tuning": {"metric": metric, "k": k, "repeats": repeats, "holdout": holdout,
+                   "validation_split": dict(validation), "best": best}}
+    best_file = json.dumps({"metric": metric, "k": k, "best": best}, indent=2, sort_keys=True) + "\n"
+    return publish_tables(config.output_dir / TUNING_FOLDER, config.output.keep_runs, [(RESULTS, table)], manifest,
+                          {BEST_FILE: best_file})

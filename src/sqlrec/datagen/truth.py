@@ -30,6 +30,7 @@ class Truth:
     item_tier: np.ndarray
     item_popularity: np.ndarray
     complement: np.ndarray  # item id of the cross-sell complement, or -1
+    item_price: np.ndarray | None = None
 
     @classmethod
     def load(cls, folder: Path) -> "Truth":
@@ -39,7 +40,8 @@ class Truth:
         n_users = len(users["user_id"])
         cat = pq.read_table(folder / "truth" / "user_category_affinity.parquet").column("affinity").to_numpy()
         brand = pq.read_table(folder / "truth" / "user_brand_affinity.parquet").column("affinity").to_numpy()
-        items = pq.read_table(folder / "items.parquet", columns=["item_id", "category", "brand", "price_tier"])
+        items = pq.read_table(folder / "items.parquet", columns=["item_id", "category", "brand", "price_tier",
+                                                                   "price"])
         item_truth = pq.read_table(folder / "truth" / "items.parquet").to_pydict()
         categories = {c.name: i for i, c in enumerate(CATEGORIES)}
         brands = {b: i for i, (b, _) in enumerate(BRANDS)}
@@ -54,6 +56,7 @@ class Truth:
             item_tier=np.array([tiers[t] for t in items.column("price_tier").to_pylist()]),
             item_popularity=np.array(item_truth["popularity"]),
             complement=np.array([-1 if c is None else c for c in item_truth["complement_item_id"]]),
+            item_price=items.column("price").to_numpy(),
         )
 
     def preference(self, user_index: np.ndarray | None = None) -> np.ndarray:
@@ -68,15 +71,19 @@ class Truth:
                 * self.brand_affinity[rows][:, self.item_brand] * share[None, :])
 
     def respond(self, user_index: np.ndarray, lists: np.ndarray, rng: np.random.Generator):
-        """Simulate users seeing ranked lists (users x k item indexes): returns (clicked, purchased) booleans.
+        """Simulate users seeing ranked lists (users x k item indexes, -1 for an empty slot): returns (clicked,
+        purchased) booleans of the same shape.
 
         P(click) = relevance x 1/log2(rank + 1), where relevance is the preference relative to the user's best item;
-        P(purchase | click) = min(1, 0.3 x propensity).
+        P(purchase | click) = min(1, 0.3 x propensity). The draws are made for every slot, empty or not, so two
+        lists shown to the same users with the same generator state meet the same random numbers.
         """
+        user_index = np.asarray(user_index)
+        shown = lists >= 0
         pref = self.preference(user_index)
-        relevance = np.take_along_axis(pref, lists, axis=1) / pref.max(axis=1, keepdims=True)
+        relevance = np.take_along_axis(pref, np.where(shown, lists, 0), axis=1) / pref.max(axis=1, keepdims=True)
         position = 1.0 / np.log2(np.arange(2, lists.shape[1] + 2))
-        clicked = rng.random(lists.shape) < relevance * position[None, :]
+        clicked = (rng.random(lists.shape) < relevance * position[None, :]) & shown
         buy = np.minimum(1.0, 0.3 * self.propensity[user_index])[:, None]
         purchased = clicked & (rng.random(lists.shape) < buy)
         return clicked, purchased

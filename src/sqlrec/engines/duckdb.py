@@ -63,6 +63,17 @@ class DuckDBEngine:
 
     # -- stages ---------------------------------------------------------------------------------------------
 
+    def use_schema(self, schema: str) -> None:
+        """Create `schema` if needed and make it where stages are created and first looked up (inputs stay in main,
+        which DuckDB still finds)."""
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(schema)}")
+        self.con.execute(f"USE {_q(schema)}")
+
+    def alias(self, name: str, schema: str, source_schema: str) -> None:
+        """`schema.name` as a view of `source_schema.name`: a stage computed once, read under another schema."""
+        self.con.execute(f"CREATE OR REPLACE VIEW {_q(schema)}.{_q(name)} AS "
+                         f"SELECT * FROM {_q(source_schema)}.{_q(name)}")
+
     def run_sql(self, name: str, sql: str, materialized: str, where: str) -> StageStats:
         kind = "VIEW" if materialized == "view" else "TABLE"
         started = time.perf_counter()

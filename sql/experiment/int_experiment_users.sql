@@ -1,0 +1,10 @@
+-- The users an experiment assigns: everyone with events, and everyone in the users input.
+-- grain: one row per user_id
+-- unique: user_id
+-- columns:
+--   user_id: the user
+SELECT user_id FROM {{ ref('stg_events') }}
+{% if has_input('users') %}
+UNION
+SELECT user_id FROM {{ source('users') }}
+{% endif %}
