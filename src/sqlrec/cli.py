@@ -300,7 +300,8 @@ def report(name: str | None, project: Path | None, out: Path | None) -> None:
     """Write one self-contained HTML report of an experiment's published results."""
     path = api.report(_project_dir(project), name, out)
     click.echo(f"Report: {path}")
-    click.echo(f"Screenshot: chromium --headless --screenshot=report.png --window-size=900,4000 {path.resolve().as_uri()}")
+    click.echo("Screenshot: chromium-headless-shell --headless --no-sandbox --screenshot=report.png "
+               f"--window-size=900,4000 {path.resolve().as_uri()}")
 
 
 @cli.command()
