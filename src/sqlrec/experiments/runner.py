@@ -9,7 +9,6 @@ variants compared on one metric.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
@@ -32,7 +31,7 @@ from ..inputs import resolve
 from ..metrics import ACCURACY, BEYOND, EXPOSURE
 from ..publish import publish_tables
 from . import simulation, stats, tables
-from .assignment import SampleRatioCheck, sample_ratio_check
+from .assignment import SampleRatioCheck, md5_unit, sample_ratio_check
 from .variants import run_variants
 
 EXPERIMENTS_FOLDER = "experiments"
@@ -197,7 +196,6 @@ def compare_offline(spec: ExperimentSpec, by_user: Mapping[str, pa.Table]) -> tu
         for v, m in matrices.items() for metric in ACCURACY])
     primary = control.filter(pa.compute.equal(control.column("k"), spec.k)).column(spec.metric).to_numpy()
     aa_rate = stats.aa_false_positive_rate(primary, AA_SPLITS, spec.alpha, spec.seed)
-    del control
     return _results_table(rows_out), per_user, aa_rate
 
 
@@ -205,7 +203,9 @@ def _compare_arms(spec: ExperimentSpec, kind: str, metric: str, k: int, values: 
                   paired: bool, seed_key: tuple, bounds: Mapping[str, np.ndarray] | None = None) -> list[dict]:
     """One results row per arm: its mean and interval; for each variant, the comparison with the control, with
     Holm's correction over the variants."""
-    rng = np.random.default_rng([spec.seed, *[hash_int(x) for x in (kind, metric, *seed_key)]])
+    # md5, not hash(): Python's hash of text changes between processes, and reruns must agree
+    keys = [int(md5_unit(str(x)) * 2 ** 32) for x in (kind, metric, *seed_key)]
+    rng = np.random.default_rng([spec.seed, *keys])
     control = _finite(values[spec.control])
     rows = []
     for arm, raw in {**values, **(bounds or {})}.items():
@@ -227,11 +227,6 @@ def _compare_arms(spec: ExperimentSpec, kind: str, metric: str, k: int, values: 
         row["p_holm"] = adjusted
         row["significant"] = bool(adjusted < spec.alpha) if not math.isnan(adjusted) else False
     return rows
-
-
-def hash_int(value: Any) -> int:
-    """A stable integer from a value, for seeding (Python's hash() changes between processes)."""
-    return int(hashlib.md5(str(value).encode()).hexdigest()[:8], 16)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -352,7 +347,7 @@ def _shown_lists(run, spec: ExperimentSpec, assignments: pa.Table, truth: Truth)
     ids = assignments.column("user_id").to_numpy()
     arms = np.array(assignments.column("arm").to_pylist(), dtype=object)
     shown_variant = np.array(assignments.column("shown").to_pylist(), dtype=object)
-    index = simulation._index_of(truth.user_ids, ids)
+    index = simulation.index_of(truth.user_ids, ids)
     keep = (index >= 0) & (shown_variant != None)  # noqa: E711  (object array: elementwise test for None)
     ids, arms, shown_variant, index = ids[keep], arms[keep], shown_variant[keep], index[keep]
     order = np.argsort(index, kind="stable")

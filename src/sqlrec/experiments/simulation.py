@@ -54,14 +54,14 @@ def lists_matrix(recs: pa.Table, user_ids: np.ndarray, truth: Truth, k: int) -> 
         return out
     rec_users = recs.column("user_id").to_numpy()
     rank = recs.column("rank").to_numpy().astype(np.int64)
-    item_index = _index_of(truth.item_ids, recs.column("item_id").to_numpy())
-    row = _index_of(user_ids, rec_users)
+    item_index = index_of(truth.item_ids, recs.column("item_id").to_numpy())
+    row = index_of(user_ids, rec_users)
     keep = (row >= 0) & (item_index >= 0) & (rank >= 1) & (rank <= k)
     out[row[keep], rank[keep] - 1] = item_index[keep]
     return out
 
 
-def _index_of(universe: np.ndarray, values: np.ndarray) -> np.ndarray:
+def index_of(universe: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Position of each value in `universe` (-1 when absent)."""
     order = np.argsort(universe, kind="stable")
     sorted_universe = universe[order]
