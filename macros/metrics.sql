@@ -17,6 +17,20 @@
 #}
 
 {#
+  {% call exact_sum() %}expr{% endcall %}, {% call exact_avg() %}expr{% endcall %}
+  Sums of doubles in exact decimal arithmetic (15 decimals; each value is rounded to 1e-15 first). A parallel engine
+  adds doubles in whatever order its threads finish, so a plain sum can differ in the last bits between reruns;
+  decimal sums are associative, so every rerun, thread count and engine gives the same bits.
+#}
+{% macro exact_sum() -%}
+CAST(sum(CAST({{ caller() }} AS DECIMAL(38, 15))) AS DOUBLE)
+{%- endmacro %}
+{% macro exact_avg() -%}
+CAST(avg(CAST({{ caller() }} AS DECIMAL(38, 15))) AS DOUBLE)
+{%- endmacro %}
+
+
+{#
   accuracy_by_user(recs, test, k, graded=false)
   One row per test user: user_id, n_relevant, hits, precision, recall, ndcg, map, map_at_k, mrr, hit_rate.
 
@@ -43,7 +57,7 @@ relevant AS (
     SELECT user_id, count(*) AS n_relevant FROM truth GROUP BY user_id
 ),
 ideal AS (
-    SELECT user_id, sum(gain / log2(position + 1)) AS idcg
+    SELECT user_id, {% call exact_sum() %}gain / log2(position + 1){% endcall %} AS idcg
     FROM (
         SELECT user_id, {% if graded %}pow(2.0, relevance) - 1{% else %}1.0{% endif %} AS gain,
                row_number() OVER (PARTITION BY user_id ORDER BY relevance DESC, item_id) AS position
@@ -74,8 +88,8 @@ running AS (
 per_list AS (
     SELECT user_id,
            sum(hit) AS hits,
-           sum(gain / log2(position + 1)) AS dcg,
-           sum(CASE WHEN hit = 1 THEN CAST(hits_so_far AS DOUBLE) / position ELSE 0 END) AS precision_sum,
+           {% call exact_sum() %}gain / log2(position + 1){% endcall %} AS dcg,
+           {% call exact_sum() %}CASE WHEN hit = 1 THEN CAST(hits_so_far AS DOUBLE) / position ELSE 0 END{% endcall %} AS precision_sum,
            min(CASE WHEN hit = 1 THEN position END) AS first_hit
     FROM running
     GROUP BY user_id
@@ -124,7 +138,7 @@ ordered AS (
 totals AS (SELECT count(*) AS items, sum(n) AS slots FROM counts)
 SELECT
     (SELECT count(*) FROM counts WHERE n > 0) / CAST((SELECT items FROM totals) AS DOUBLE) AS catalog_coverage,
-    (SELECT -sum((n / CAST(t.slots AS DOUBLE)) * log2(n / CAST(t.slots AS DOUBLE)))
+    (SELECT -{% call exact_sum() %}(n / CAST(t.slots AS DOUBLE)) * log2(n / CAST(t.slots AS DOUBLE)){% endcall %}
        FROM counts, totals AS t WHERE n > 0) AS distributional_coverage,
     (SELECT sum((2 * j - t.items - 1) * n) / (t.items * CAST(t.slots AS DOUBLE))
        FROM ordered, totals AS t GROUP BY t.items, t.slots) AS gini
@@ -160,7 +174,7 @@ item_stats AS (
 category AS (SELECT item_id, any_value(category) AS category FROM {{ items }} GROUP BY item_id),
 list_stats AS (
     SELECT s.user_id, count(*) AS list_length,
-           avg(-log2(st.users / CAST(tu.n AS DOUBLE))) AS novelty,
+           {% call exact_avg() %}-log2(st.users / CAST(tu.n AS DOUBLE)){% endcall %} AS novelty,
            avg(coalesce(st.interactions, 0)) AS avg_popularity
     FROM slots AS s CROSS JOIN train_users AS tu LEFT JOIN item_stats AS st ON st.item_id = s.item_id
     GROUP BY s.user_id
@@ -191,7 +205,7 @@ listed AS (
 ),
 calibration AS (
     SELECT h.user_id,
-           sum(h.p * log2(h.p / ((1 - {{ alpha }}) * coalesce(l.q, 0) + {{ alpha }} * h.p))) AS calibration_kl
+           {% call exact_sum() %}h.p * log2(h.p / ((1 - {{ alpha }}) * coalesce(l.q, 0) + {{ alpha }} * h.p)){% endcall %} AS calibration_kl
     FROM history AS h LEFT JOIN listed AS l ON l.user_id = h.user_id AND l.category = h.category
     GROUP BY h.user_id
 )
@@ -218,14 +232,14 @@ WITH slots AS (
     WHERE position <= {{ k }}
 ),
 norms AS (
-    SELECT item_id, sqrt(sum(value * value)) AS norm FROM {{ embeddings }} GROUP BY item_id
+    SELECT item_id, sqrt({% call exact_sum() %}value * value{% endcall %}) AS norm FROM {{ embeddings }} GROUP BY item_id
 ),
 pairs AS (
     SELECT a.user_id, a.item_id AS item_a, b.item_id AS item_b
     FROM slots AS a JOIN slots AS b ON b.user_id = a.user_id AND b.position > a.position
 ),
 cosines AS (
-    SELECT p.user_id, sum(ea.value * eb.value) / (max(na.norm) * max(nb.norm)) AS cosine
+    SELECT p.user_id, {% call exact_sum() %}ea.value * eb.value{% endcall %} / (max(na.norm) * max(nb.norm)) AS cosine
     FROM pairs AS p
     JOIN {{ embeddings }} AS ea ON ea.item_id = p.item_a
     JOIN {{ embeddings }} AS eb ON eb.item_id = p.item_b AND eb.dim = ea.dim
@@ -233,5 +247,5 @@ cosines AS (
     JOIN norms AS nb ON nb.item_id = p.item_b
     GROUP BY p.user_id, p.item_a, p.item_b
 )
-SELECT user_id, avg(1 - cosine) AS embedding_diversity FROM cosines GROUP BY user_id
+SELECT user_id, {% call exact_avg() %}1 - cosine{% endcall %} AS embedding_diversity FROM cosines GROUP BY user_id
 {%- endmacro %}

@@ -370,7 +370,9 @@ def test_assignments_rounds_posteriors_and_srm_are_published(experiment):
 def test_reruns_give_identical_results(experiment, world, tmp_path):
     _, first = experiment
     again = sqlrec.experiment(_project(world, tmp_path / "again"), progress=False)
-    assert again.results.equals(first.results)
+    assert set(again.tables) == set(first.tables)
+    for name, table in first.tables.items():  # to the bit: means are exact decimal sums, rows are ordered
+        assert again.tables[name].equals(table), name
 
 
 def test_the_feedback_loop_changes_the_next_rounds_lists(world, tmp_path):

@@ -1,10 +1,17 @@
 -- One row per evaluated model and k: accuracy averaged over test users, and, when an items input with categories
--- exists, coverage, exposure, novelty, popularity and diversity of the lists (formulas: macros/metrics.sql).
+-- exists, coverage, exposure, novelty, popularity and diversity of the lists (formulas: macros/metrics.sql). Means
+-- are exact decimal sums (exact_avg), so reruns agree to the bit.
 -- grain: one row per (model, k)
 -- unique: model, k
 WITH accuracy AS (
-    SELECT model, k, count(*) AS users, avg(precision) AS precision, avg(recall) AS recall, avg(ndcg) AS ndcg,
-           avg("map") AS "map", avg(map_at_k) AS map_at_k, avg(mrr) AS mrr, avg(hit_rate) AS hit_rate
+    SELECT model, k, count(*) AS users,
+           {% call exact_avg() %}precision{% endcall %} AS precision,
+           {% call exact_avg() %}recall{% endcall %} AS recall,
+           {% call exact_avg() %}ndcg{% endcall %} AS ndcg,
+           {% call exact_avg() %}"map"{% endcall %} AS "map",
+           {% call exact_avg() %}map_at_k{% endcall %} AS map_at_k,
+           {% call exact_avg() %}mrr{% endcall %} AS mrr,
+           {% call exact_avg() %}hit_rate{% endcall %} AS hit_rate
     FROM {{ ref('metrics_by_user') }}
     GROUP BY model, k
 )
@@ -19,9 +26,11 @@ WITH accuracy AS (
            b.category_diversity, b.calibration_kl
     FROM ({{ exposure(model_lists(ref('eval_recs'), model), source('items'), k) }}) AS e
     CROSS JOIN (
-        SELECT avg(novelty) AS novelty, avg(avg_popularity) AS avg_popularity,
-               avg(profile_popularity) AS profile_popularity, avg(category_diversity) AS category_diversity,
-               avg(calibration_kl) AS calibration_kl
+        SELECT {% call exact_avg() %}novelty{% endcall %} AS novelty,
+               {% call exact_avg() %}avg_popularity{% endcall %} AS avg_popularity,
+               {% call exact_avg() %}profile_popularity{% endcall %} AS profile_popularity,
+               {% call exact_avg() %}category_diversity{% endcall %} AS category_diversity,
+               {% call exact_avg() %}calibration_kl{% endcall %} AS calibration_kl
         FROM ({{ beyond_accuracy_by_user(model_lists(ref('eval_recs'), model), ref('eval_train'), source('items'), k) }}) AS u
     ) AS b
 {% endfor %}

@@ -27,8 +27,13 @@ groups AS (
 {% endif %}
 )
 SELECT m.model, m.k, g.slice, coalesce(g.value, '(none)') AS value, count(*) AS users,
-       avg(m.precision) AS precision, avg(m.recall) AS recall, avg(m.ndcg) AS ndcg, avg(m."map") AS "map",
-       avg(m.mrr) AS mrr, avg(m.hit_rate) AS hit_rate
+       {% call exact_avg() %}m.precision{% endcall %} AS precision,
+       {% call exact_avg() %}m.recall{% endcall %} AS recall,
+       {% call exact_avg() %}m.ndcg{% endcall %} AS ndcg,
+       {% call exact_avg() %}m."map"{% endcall %} AS "map",
+       {% call exact_avg() %}m.mrr{% endcall %} AS mrr,
+       {% call exact_avg() %}m.hit_rate{% endcall %} AS hit_rate
 FROM {{ ref('metrics_by_user') }} AS m
 JOIN groups AS g ON g.user_id = m.user_id
 GROUP BY m.model, m.k, g.slice, coalesce(g.value, '(none)')
+ORDER BY m.model, m.k, g.slice, value

@@ -18,5 +18,6 @@ SELECT user_id, CAST(NULL AS VARCHAR) AS experiment, CAST(NULL AS INTEGER) AS bu
 FROM {{ ref('stg_events') }}
 WHERE false
 {% else %}
-{{ assign_variants(ref('int_experiment_users'), experiment) }}
+SELECT * FROM ({{ assign_variants(ref('int_experiment_users'), experiment) }}) AS a
+ORDER BY user_id
 {% endif %}
