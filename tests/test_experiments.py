@@ -141,7 +141,7 @@ def test_the_assignment_transpiles_to_spark_with_md5_and_ln():
     spec = _spec([("A", 1), ("B", 1)])
     from sqlrec.plan import render_one
     from sqlrec.project import load_project
-    from sqlrec.validate import parse_stage, pretty
+    from sqlrec.sql_lint import parse_stage, pretty
     sql = _run_assignment_sql(render_one, load_project, spec, [1, 2], dialect="spark")
     spark = pretty(parse_stage(sql, "experiment_assignments", Path("x.sql"),
                                {"int_experiment_users", "stg_events"}), "spark")

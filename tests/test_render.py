@@ -9,7 +9,7 @@ from sqlglot import exp
 
 import sqlrec
 from sqlrec.errors import TemplateError
-from sqlrec.render import SqlText, ident, lit, make_environment
+from sqlrec.templating import SqlText, ident, lit, make_environment
 
 ATTACKS = [
     "x'; DROP TABLE stg_events; --",

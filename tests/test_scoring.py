@@ -11,7 +11,7 @@ import sqlglot
 
 from sqlrec.dialects import SqlrecSpark
 from sqlrec.neighbour_scoring import kth_largest_per_row, top_candidates
-from sqlrec.render import make_environment
+from sqlrec.templating import make_environment
 from sqlrec.resources import builtin_dir
 
 

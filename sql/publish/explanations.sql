@@ -3,6 +3,7 @@
 -- grain: one row per (user_id, item_id, kind, contributor)
 -- inputs: int_explanations, rec_final
 -- unique: user_id, item_id, kind, contributor
+-- order_by: user_id, rank, position
 -- not_null: user_id, item_id, kind, contributor, share, position
 -- columns:
 --   user_id: the user

@@ -3,6 +3,7 @@
 -- sellers in <category>" shelves.
 -- grain: one row per (grouping, group_value, item_id)
 -- unique: grouping, group_value, item_id
+-- order_by: grouping, group_value, rank
 -- columns:
 --   grouping: category or segment
 --   group_value: the category or segment

@@ -2,6 +2,7 @@
 -- grain: one row per item
 -- inputs: int_item_popularity
 -- unique: item_id
+-- order_by: rank
 -- not_null: item_id, rank
 -- columns:
 --   item_id: the item

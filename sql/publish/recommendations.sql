@@ -4,6 +4,7 @@
 -- grain: one row per (user_id, item_id)
 -- inputs: rec_final, int_explanations, int_item_attributes, int_user_profile
 -- unique: user_id, item_id
+-- order_by: user_id, rank
 -- not_null: user_id, item_id, rank, source, reason
 -- columns:
 --   user_id: the user

@@ -5,6 +5,7 @@
 -- at most that many steps from the anchor item's: no $50,000 watch beside a $50 t-shirt.
 -- grain: one row per (item_id, source, other_item_id)
 -- unique: item_id, source, other_item_id
+-- order_by: item_id, source, rank
 -- not_null: item_id, other_item_id, score, rank, source
 -- allow_empty: true
 -- columns:

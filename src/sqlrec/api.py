@@ -9,29 +9,34 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import duckdb
+import pyarrow as pa
 
 from .config import CONFIG_FILE, Config, load_config
 from .engines.duckdb import DuckDBEngine
 from .errors import ConfigError
-from .experiments.report import write_report
-from .experiments.runner import EXPERIMENTS_FOLDER, ExperimentResult, choose_experiment, run_experiment
+from .lookups import Explanation
 from .input_checks import InputReport, describe_input, prepare_inputs
 from .inputs import ResolvedInput, resolve
 from .pipeline import run_project
 from .plan import Plan, build_plan, render_one
 from .project import Project, load_project
-from .publish import CURRENT, OutputStore
-from .render import DIALECT
+from .layout import CURRENT
+from .publish import OutputStore
+from .templating import DIALECT
 from .result import RunResult
+from .lookups import open_current
+from .session import ProjectSession
 from .scaffold import DEMO_DIR, ensure_demo, init_project
 from .tuning import TuneResult
 from .tuning import tune as run_tuning
-from .validate import parse_stage, pretty
+from .sql_lint import parse_stage, pretty
+
+if TYPE_CHECKING:
+    from .experiments.runner import ExperimentResult
 
 PathLike = str | Path
 
@@ -43,54 +48,67 @@ def load(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
     return load_project(load_config(_config_path(project), _overrides(vars, overrides)))
 
 
+def _configured(project: PathLike, vars: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None,
+                update_contract: bool) -> Config:
+    config = load(project, vars, overrides).config
+    return replace(config, update_contract=True) if update_contract else config
+
+
 def _overrides(vars: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**(overrides or {}), **{f"vars.{k}": v for k, v in (vars or {}).items()}}
 
 
 def run(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
         report: Callable[[str], None] | None = None, progress: bool = True,
-        overrides: Mapping[str, Any] | None = None) -> RunResult:
-    """Run the whole pipeline and publish its outputs atomically."""
-    return run_project(load(project, vars, overrides).config, report=report, show_progress=progress)
+        overrides: Mapping[str, Any] | None = None, update_contract: bool = False) -> RunResult:
+    """Run the whole pipeline and publish its outputs atomically. `update_contract`: accept changed output columns
+    and record them in the contract (see sqlrec.contract)."""
+    return run_project(_configured(project, vars, overrides, update_contract), report=report,
+                       show_progress=progress)
 
 
 def evaluate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
              report: Callable[[str], None] | None = None, progress: bool = True,
-             overrides: Mapping[str, Any] | None = None) -> RunResult:
+             overrides: Mapping[str, Any] | None = None, update_contract: bool = False) -> RunResult:
     """Split the events, train the models of [evaluate] on the training split, score their lists on the test split.
 
     Publishes split_summary, metrics, metrics_by_user and metrics_by_slice under <output>/evaluation/. The models'
     lists are as long as the largest k of evaluate.k (vars.k is raised to it when smaller).
     """
-    config = load(project, vars, overrides).config
+    config = _configured(project, vars, overrides, update_contract)
     longest = max(config.evaluation["k"])
     if config.vars.get("k", 10) < longest:
-        config = load(project, {**(vars or {}), "k": longest}, overrides).config
+        config = _configured(project, {**(vars or {}), "k": longest}, overrides, update_contract)
     return run_project(config, report=report, show_progress=progress, mode="evaluate")
 
 
 def tune(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
          report: Callable[[str], None] | None = None, progress: bool = True,
-         overrides: Mapping[str, Any] | None = None) -> TuneResult:
+         overrides: Mapping[str, Any] | None = None, update_contract: bool = False) -> TuneResult:
     """Try every combination of [tune.grid] on a validation split carved from the training data; publish the
     scores of each and the best parameters per model under <output>/tuning/ (see sqlrec.tuning)."""
-    return run_tuning(lambda point: load(project, {**(vars or {}), **point}, overrides).config, report=report,
-                      progress=progress)
+    return run_tuning(lambda point: _configured(project, {**(vars or {}), **point}, overrides, update_contract),
+                      report=report, progress=progress)
 
 
 def experiment(project: PathLike = ".", name: str | None = None, vars: Mapping[str, Any] | None = None,
                report: Callable[[str], None] | None = None, progress: bool = True,
-               overrides: Mapping[str, Any] | None = None, simulate: bool | None = None) -> ExperimentResult:
+               overrides: Mapping[str, Any] | None = None, simulate: bool | None = None,
+               update_contract: bool = False) -> ExperimentResult:
     """Run an experiment of [experiments.<name>]: assign users, compare the variants offline on one split (paired
     tests, Holm), simulate the online test on a generated world (`simulate`: None = when its truth/ is found), and
     publish experiment_* tables under <output>/experiments/<name>/ (see sqlrec.experiments.runner)."""
-    return run_experiment(lambda v, o: load(project, {**(vars or {}), **v}, {**(overrides or {}), **o}).config,
-                          name, report=report, progress=progress, simulate=simulate)
+    from .experiments.runner import run_experiment  # scipy loads in ~1 s: only commands that test need it
+    return run_experiment(
+        lambda v, o: _configured(project, {**(vars or {}), **v}, {**(overrides or {}), **o}, update_contract),
+        name, report=report, progress=progress, simulate=simulate)
 
 
 def report(project: PathLike = ".", name: str | None = None, out: PathLike | None = None) -> Path:
     """Write the HTML report of an experiment's published results (`sqlrec experiment` first); returns its path
     (default: report.html in the experiment's output folder)."""
+    from .experiments.report import write_report
+    from .experiments.runner import EXPERIMENTS_FOLDER, choose_experiment
     config = load_config(_config_path(project))
     spec = choose_experiment(config, name)
     folder = config.output_dir / EXPERIMENTS_FOLDER / spec.name
@@ -186,44 +204,29 @@ def open_outputs(project: PathLike = ".") -> RunResult:
     return RunResult.from_run_dir((config.output_dir / CURRENT).resolve())
 
 
-@dataclass(frozen=True)
-class Explanation:
-    user_id: Any
-    item_id: Any
-    rank: int
-    source: str
-    reason: str
-    contributors: list[dict[str, Any]]  # kind, contributor, title, share, source; largest share first
+def open(project: PathLike = ".") -> ProjectSession:
+    """A project for a notebook: run it, read any output as Arrow, DuckDB, pandas or polars, query them in SQL
+    (see sqlrec.session)."""
+    return ProjectSession(project)
+
+
+def recommend(user: Any, project: PathLike = ".", k: int | None = None, explain: bool = False) -> pa.Table:
+    """`user`'s published list (rank, item_id, score, source, reason; with `explain`, the largest contributors).
+    Ids may be given as text: `recommend("42")` finds an integer id."""
+    with open_current(load_config(_config_path(project)).output_dir) as lookup:
+        return lookup.recommendations(user, k, explain)
+
+
+def similar(item: Any, project: PathLike = ".", k: int | None = None, source: str | None = None) -> pa.Table:
+    """The items published as similar to `item` (source, rank, other_item_id, score)."""
+    with open_current(load_config(_config_path(project)).output_dir) as lookup:
+        return lookup.similar(item, k, source)
 
 
 def explain(user: Any, item: Any, project: PathLike = ".") -> Explanation:
-    """Why `item` is in `user`'s published list: its rank, source and reason, and its largest contributors.
-
-    Ids are compared as text, so `explain("42", "100017")` finds integer ids too."""
-    result = open_outputs(project)
-    if "explanations" not in result.tables:
-        raise ConfigError(f"the published run {result.run_id} has no explanations table",
-                          hint="run `sqlrec run` again: explanations are published beside recommendations")
-    con = duckdb.connect()
-    row = con.execute("SELECT user_id, item_id, rank, source, reason FROM read_parquet($p) "
-                      "WHERE CAST(user_id AS VARCHAR) = $u AND CAST(item_id AS VARCHAR) = $i",
-                      {"p": str(result.path("recommendations")), "u": str(user), "i": str(item)}).fetchall()
-    if not row:
-        listed = con.execute("SELECT item_id FROM read_parquet($p) WHERE CAST(user_id AS VARCHAR) = $u ORDER BY rank",
-                             {"p": str(result.path("recommendations")), "u": str(user)}).fetchall()
-        if not listed:
-            raise ConfigError(f"user {user} has no recommendations in the published run {result.run_id}",
-                              hint="check the id; `sqlrec run` recommends for every user with events or in "
-                                   "the users input")
-        raise ConfigError(f"item {item} is not in user {user}'s list in the published run {result.run_id}",
-                          hint="their list: " + ", ".join(str(r[0]) for r in listed))
-    user_id, item_id, rank, source, reason = row[0]
-    contributors = con.execute(
-        "SELECT kind, contributor, title, share, source FROM read_parquet($p) "
-        "WHERE CAST(user_id AS VARCHAR) = $u AND CAST(item_id AS VARCHAR) = $i ORDER BY position",
-        {"p": str(result.path("explanations")), "u": str(user), "i": str(item)}).fetchall()
-    return Explanation(user_id, item_id, rank, source, reason,
-                       [dict(zip(("kind", "contributor", "title", "share", "source"), c)) for c in contributors])
+    """Why `item` is in `user`'s published list: its rank, source and reason, and its largest contributors."""
+    with open_current(load_config(_config_path(project)).output_dir) as lookup:
+        return lookup.explanation(user, item)
 
 
 def _config_path(project: PathLike) -> Path:

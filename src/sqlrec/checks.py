@@ -10,14 +10,19 @@ from sqlglot import exp
 from .engines.duckdb import DuckDBEngine
 from .errors import OutputCheckError
 from .project import Stage
-from .render import DIALECT
+from .templating import DIALECT
 
 
 def check_columns(engine: DuckDBEngine, stage: Stage) -> None:
     declared = list(stage.header.column_names)
+    actual = engine.columns(stage.name)
+    unknown = [c for c in (*stage.header.unique, *stage.header.order_by) if c not in actual]
+    if unknown:
+        raise OutputCheckError(f"stage {stage.name} ({stage.path}) has no column {unknown[0]!r}, which its header's "
+                               f"`unique` or `order_by` names; it returned {actual}",
+                               hint="fix the header or the SELECT list")
     if not declared:
         return
-    actual = engine.columns(stage.name)
     if actual != declared:
         missing = [c for c in declared if c not in actual]
         extra = [c for c in actual if c not in declared]

@@ -5,20 +5,48 @@ Exit codes: 0 ok, 1 internal error (a bug), 2 usage/config, 3 data, 4 runtime, 5
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import sys
 import tomllib
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import api
 from .config import CONFIG_FILE
-from .datagen import DemoSize, generate as generate_data
 from .errors import EXIT_INTERNAL, SqlrecError
-from .render import ident
-from .result import RunResult
-from .scaffold import DEMO_DIR, ensure_demo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .result import RunResult
+
+DEMO_DIR = "sqlrec-demo"  # as sqlrec.scaffold.DEMO_DIR (checked by a test), without importing the pipeline
+DEMO_SIZE = {"users": 2_000, "items": 300, "events": 40_000, "seed": 42}  # sqlrec.datagen.DemoSize (also checked)
+
+
+class _LazyApi:
+    """sqlrec.api, imported on first use: a lookup should not pay for loading the whole pipeline."""
+
+    def __getattr__(self, name: str):
+        from . import api as module
+        return getattr(module, name)
+
+
+api = _LazyApi()
+
+
+def _example(*lines: str):
+    """An `Examples:` block at the end of a command's --help (set on the command once it exists; see the end of
+    this module)."""
+    def decorate(function):
+        function.examples = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+        return function
+    return decorate
 
 
 class _Cli(click.Group):
@@ -62,6 +90,8 @@ _project_option = click.option("-p", "--project", "project", type=click.Path(pat
                                help="Project folder or sqlrec.toml (default: the current folder).")
 _var_option = click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
                            help="Override a [vars] entry; VALUE is read as TOML (10, 0.5, \"text\", [1, 2]).")
+_contract_option = click.option("--update-contract", is_flag=True,
+                                help="Accept changed output columns and record them in the output contract.")
 _set_option = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                            help="Override any sqlrec.toml key, e.g. --set inputs.events.path=/data/events.parquet.")
 
@@ -86,6 +116,7 @@ def _project_dir(project: Path | None) -> Path:
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--no-data", is_flag=True, help="Do not generate the small demo data into data/.")
+@_example("sqlrec init shop", "sqlrec init shop --no-data")
 def init(folder: Path, no_data: bool) -> None:
     """Create a commented starter project in FOLDER."""
     config = api.init(folder, with_data=not no_data)
@@ -102,8 +133,12 @@ def init(folder: Path, no_data: bool) -> None:
               help="Where the demo project is written and run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
 @click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+@_contract_option
+@_example("sqlrec run --demo",
+          "sqlrec run -p shop",
+          "sqlrec run --var k=20 --set inputs.events.path=/data/events/*.parquet")
 def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], demo: bool, demo_dir: Path,
-        quiet: bool, no_progress: bool) -> None:
+        quiet: bool, no_progress: bool, update_contract: bool) -> None:
     """Run the pipeline and publish its outputs.
 
     Outside any project (no sqlrec.toml here and no --project), runs the demo.
@@ -113,12 +148,13 @@ def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
     if demo or (project is None and not (Path(".") / CONFIG_FILE).exists()):
         if not demo and not quiet:
             click.echo(f"No {CONFIG_FILE} here: running the built-in demo project in {demo_dir}/")
+        from .scaffold import ensure_demo
         config = ensure_demo(demo_dir)
         result = api.run(config, vars=_parse_vars(vars_), progress=progress, report=report,
-                         overrides=_parse_vars(settings, "--set"))
+                         overrides=_parse_vars(settings, "--set"), update_contract=update_contract)
     else:
         result = api.run(_project_dir(project), vars=_parse_vars(vars_), progress=progress, report=report,
-                         overrides=_parse_vars(settings, "--set"))
+                         overrides=_parse_vars(settings, "--set"), update_contract=update_contract)
     _print_summary(result, quiet)
 
 
@@ -169,6 +205,7 @@ def _format_rows(relation) -> str:
 @click.option("--dialect", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="Print the SQL for this engine (spark: transpiled by sqlglot).")
 @click.option("--raw", is_flag=True, help="Print the rendered SQL exactly as it runs, not pretty-printed.")
+@_example("sqlrec render rec_cooccurrence", "sqlrec render recommendations --dialect spark")
 def render(stage: str, project: Path | None, vars_: tuple[str, ...], dialect: str, raw: bool) -> None:
     """Print the SQL of STAGE as it runs."""
     click.echo(api.render(stage, _project_dir(project), dialect=dialect, vars=_parse_vars(vars_), raw=raw))
@@ -178,6 +215,7 @@ def render(stage: str, project: Path | None, vars_: tuple[str, ...], dialect: st
 @_project_option
 @_var_option
 @_set_option
+@_example("sqlrec validate -p shop")
 def validate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]) -> None:
     """Check config, stages, templates, SQL and input columns without running anything."""
     result = api.validate(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"))
@@ -190,6 +228,7 @@ def validate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
 @cli.command()
 @_project_option
 @_set_option
+@_example("sqlrec check -p shop", "sqlrec check --set inputs.events.path=new_events.parquet")
 def check(project: Path | None, settings: tuple[str, ...]) -> None:
     """Run the input checks (types, NULLs, duplicates, time ranges, unknown items, ...) without running stages."""
     reports = api.check(_project_dir(project), overrides=_parse_vars(settings, "--set"))
@@ -205,10 +244,13 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
 @_var_option
 @_set_option
 @click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool) -> None:
+@_contract_option
+@_example("sqlrec evaluate", "sqlrec evaluate --set evaluate.split=last_n --set evaluate.last_n=2")
+def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
+             update_contract: bool) -> None:
     """Split the events, train on the training split, and score every model of [evaluate] on the test split."""
     result = api.evaluate(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"),
-                          progress=not no_progress, report=_report_notes)
+                          progress=not no_progress, report=_report_notes, update_contract=update_contract)
     sizes = result.relation("split_summary").order("split DESC").project(
         "split, events, users, items, CAST(cutoff AS VARCHAR) AS cutoff").fetchall()
     for split, events, users, items, cutoff in sizes:
@@ -218,6 +260,7 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
     optional = ["catalog_coverage", "novelty", "popularity_lift", "category_diversity"]
     available = result.relation("metrics").columns
     shown = columns + [c for c in optional if c in available]
+    from .templating import ident
     table = result.relation("metrics").order("model, k").project(
         ", ".join(f"round({ident(c)}, 4) AS {ident(c)}" if c not in ("model", "k", "users") else ident(c)
                   for c in shown))
@@ -231,10 +274,13 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
 @_var_option
 @_set_option
 @click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool) -> None:
+@_contract_option
+@_example("sqlrec tune", "sqlrec tune --set tune.metric=recall")
+def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
+         update_contract: bool) -> None:
     """Choose each model's parameters in [tune.grid] on a validation split carved from the training data."""
     result = api.tune(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"),
-                      progress=not no_progress, report=click.echo)
+                      progress=not no_progress, report=click.echo, update_contract=update_contract)
     click.echo(f"\nBest by {result.metric}@{result.k} on the validation split:")
     for model, best in result.best.items():
         params = " ".join(f"--var {name}={value}" for name, value in best["params"].items())
@@ -250,12 +296,14 @@ def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]
 @click.option("--simulate/--no-simulate", default=None,
               help="Run the simulated online test (default: when the events are a generated world with truth/).")
 @click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
+@_contract_option
+@_example("sqlrec experiment", "sqlrec experiment strategies --no-simulate")
 def experiment(name: str | None, project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
-               simulate: bool | None, no_progress: bool) -> None:
+               simulate: bool | None, no_progress: bool, update_contract: bool) -> None:
     """Compare an experiment's variants: offline on one split, and in a simulated online test."""
     result = api.experiment(_project_dir(project), name, vars=_parse_vars(vars_),
                             overrides=_parse_vars(settings, "--set"), progress=not no_progress, report=click.echo,
-                            simulate=simulate)
+                            simulate=simulate, update_contract=update_contract)
     spec = result.spec
     rows = result.results.to_pylist()
     lead = [r for r in rows if r["kind"] == "offline" and r["metric"] == spec.metric and r["k"] == spec.k]
@@ -296,6 +344,7 @@ def _comparison_table(rows: list[dict], control: str) -> None:
 @_project_option
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the HTML (default: report.html in "
                                                               "the experiment's output folder).")
+@_example("sqlrec report", "sqlrec report strategies --out strategies.html")
 def report(name: str | None, project: Path | None, out: Path | None) -> None:
     """Write one self-contained HTML report of an experiment's published results."""
     path = api.report(_project_dir(project), name, out)
@@ -304,13 +353,55 @@ def report(name: str | None, project: Path | None, out: Path | None) -> None:
                f"--window-size=900,4000 {path.resolve().as_uri()}")
 
 
+_format_option = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+                              show_default=True, help="table for people, json or csv for scripts.")
+
+
+@cli.command()
+@click.option("--user", "user", required=True, help="The user's id.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=None, help="Show the first K items (default: all).")
+@click.option("--explain", is_flag=True, help="Add each item's largest contributors and their shares.")
+@_format_option
+@_project_option
+@_example("sqlrec recommend --user 42", "sqlrec recommend --user 42 -k 5 --explain",
+          "sqlrec recommend --user 42 --format json > user42.json")
+def recommend(user: str, k: int | None, explain: bool, fmt: str, project: Path | None) -> None:
+    """A user's published list: rank, item, score, source and reason. Reads the current run; runs nothing."""
+    from .lookups import open_current
+    with open_current(_config(project).output_dir) as lookup:
+        _emit(lookup.recommendations(user, k, explain), fmt)
+
+
+@cli.command()
+@click.option("--item", "item", required=True, help="The item's id.")
+@click.option("-k", "--k", "k", type=click.IntRange(1), default=None, help="Show the first K per source.")
+@click.option("--source", default=None, help="Only this source (cooccurrence or content).")
+@_format_option
+@_project_option
+@_example("sqlrec similar --item 1017", "sqlrec similar --item 1017 --source content -k 5 --format csv")
+def similar(item: str, k: int | None, source: str | None, fmt: str, project: Path | None) -> None:
+    """The items published as similar to an item, best first per source. Reads the current run; runs nothing."""
+    from .lookups import open_current
+    with open_current(_config(project).output_dir) as lookup:
+        _emit(lookup.similar(item, k, source), fmt)
+
+
 @cli.command()
 @click.option("--user", "user", required=True, help="The user's id.")
 @click.option("--item", "item", required=True, help="The recommended item's id.")
+@_format_option
 @_project_option
-def explain(user: str, item: str, project: Path | None) -> None:
+@_example("sqlrec explain --user 42 --item 1017", "sqlrec explain --user 42 --item 1017 --format json")
+def explain(user: str, item: str, fmt: str, project: Path | None) -> None:
     """Why an item is in a user's published list: its source, reason and largest contributors."""
-    found = api.explain(user, item, _project_dir(project))
+    from .lookups import open_current
+    with open_current(_config(project).output_dir) as lookup:
+        found = lookup.explanation(user, item)
+    if fmt != "table":
+        rows = [{"user_id": found.user_id, "item_id": found.item_id, "rank": found.rank, "source": found.source,
+                 "reason": found.reason, "position": i + 1, **c} for i, c in enumerate(found.contributors)]
+        _emit_rows(list(rows[0]) if rows else ["user_id", "item_id", "rank", "source", "reason"], rows, fmt)
+        return
     click.echo(f"user {found.user_id}, item {found.item_id}: rank {found.rank}, from {found.source}")
     click.echo(f"  {found.reason}")
     for c in found.contributors:
@@ -318,8 +409,46 @@ def explain(user: str, item: str, project: Path | None) -> None:
         click.echo(f"  {c['share']:6.1%}  {c['kind']:<10} {name}  [{c['source']}]")
 
 
+def _config(project: Path | None):
+    from .config import load_config
+    path = _project_dir(project)
+    return load_config(path / CONFIG_FILE if path.is_dir() else path)
+
+
+def _emit(table: "pa.Table", fmt: str) -> None:
+    _emit_rows(table.column_names, table.to_pylist(), fmt)
+
+
+def _emit_rows(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(out.getvalue(), nl=False)
+    else:
+        click.echo(_text_table(columns, rows))
+
+
+def _text_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Numbers right-aligned (floats to 4 significant digits), text left-aligned, NULL as blank."""
+    def shown(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    cells = [[shown(r[c]) for c in columns] for r in rows]
+    numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in rows) for c in columns]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    def line(values):
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+    return "\n".join([line(columns)] + [line(row) for row in cells])
+
+
 @cli.command(name="ls")
 @_project_option
+@_example("sqlrec ls -p shop")
 def ls(project: Path | None) -> None:
     """List the project's stages in dependency layers, with their origin and inputs."""
     rows = api.list_stages(_project_dir(project))
@@ -332,19 +461,37 @@ def ls(project: Path | None) -> None:
 
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the Parquet files to.")
-@click.option("--users", type=click.IntRange(1), default=DemoSize.users, show_default=True)
-@click.option("--items", type=click.IntRange(24), default=DemoSize.items, show_default=True)
-@click.option("--events", type=click.IntRange(1), default=DemoSize.events, show_default=True)
-@click.option("--seed", type=int, default=DemoSize.seed, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=DEMO_SIZE["users"], show_default=True)
+@click.option("--items", type=click.IntRange(24), default=DEMO_SIZE["items"], show_default=True)
+@click.option("--events", type=click.IntRange(1), default=DEMO_SIZE["events"], show_default=True)
+@click.option("--seed", type=int, default=DEMO_SIZE["seed"], show_default=True)
+@_example("sqlrec generate --out data", "sqlrec generate --out big --users 100000 --items 20000 --events 1000000")
 def generate(out: Path, users: int, items: int, events: int, seed: int) -> None:
     """Write a synthetic retail world as Parquet: items, users, events, and its ground truth in truth/.
 
     The planted patterns (taste clusters, price tiers, cross-sell chains, seasons, repeat purchases, cold start)
     are described in the README. Same options, same bytes.
     """
-    paths = generate_data(out, DemoSize(users=users, items=items, events=events, seed=seed))
+    from .datagen import WorldSize, generate as generate_data
+    paths = generate_data(out, WorldSize(users=users, items=items, events=events, seed=seed))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@_example('eval "$(sqlrec completion bash)"            # in ~/.bashrc',
+          'eval "$(sqlrec completion zsh)"             # in ~/.zshrc',
+          "sqlrec completion fish > ~/.config/fish/completions/sqlrec.fish")
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (commands, options, file names, choices)."""
+    from click.shell_completion import get_completion_class
+    script = get_completion_class(shell)(cli, {}, "sqlrec", "_SQLREC_COMPLETE").source()
+    click.echo(script)
+
+
+for _command in cli.commands.values():
+    _command.epilog = getattr(_command.callback, "examples", None)
 
 
 def main() -> None:

@@ -18,9 +18,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .contract import OutputContract
 
 CONFIG_FILE = "sqlrec.toml"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -112,6 +115,9 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     "output": {
         "path": Key((str,), "output", "Folder for published runs, `current/` and the `sqlrec.duckdb` snapshot."),
         "keep_runs": Key((int,), 5, "How many published runs to keep; older ones are pruned."),
+        "contract": Key((str,), "sqlrec.contract.json", "File recording the columns and types of every published "
+                        "table; a publish that would change them fails unless run with --update-contract. \"\" "
+                        "turns the check off."),
     },
     "engine": {
         "name": Key((str,), "duckdb", "Execution engine.", choices=("duckdb",)),
@@ -241,6 +247,7 @@ class EngineSpec:
 class OutputSpec:
     path: str = "output"
     keep_runs: int = 5
+    contract: str = "sqlrec.contract.json"
 
 
 @dataclass(frozen=True)
@@ -312,10 +319,18 @@ class Config:
     holdout: Mapping[str, Any] = field(default_factory=dict)  # set by `sqlrec tune`: the split whose test it keeps out
     experiments: Mapping[str, "ExperimentSpec"] = field(default_factory=dict)  # [experiments.<name>]
     experiment: "ExperimentSpec | None" = None  # set by `sqlrec experiment`: the one whose users are assigned
+    update_contract: bool = False  # set by --update-contract: this run's output columns become the contract
 
     @property
     def output_dir(self) -> Path:
         return (self.root / self.output.path).resolve()
+
+    @property
+    def contract(self) -> "OutputContract | None":
+        from .contract import OutputContract
+        if not self.output.contract:
+            return None
+        return OutputContract((self.root / self.output.contract).resolve(), self.update_contract)
 
 
 def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Config:

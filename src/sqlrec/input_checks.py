@@ -31,8 +31,8 @@ from .config import (CANONICAL_COLUMNS, DEFAULT_UNIQUE_KEYS, EPOCH_UNITS, MEASUR
                      Config, InputSpec)
 from .errors import ConfigError, DataError
 from .inputs import ResolvedInput, reader
-from .render import DIALECT
-from .validate import FORBIDDEN_FUNCTIONS
+from .templating import DIALECT
+from .sql_lint import FORBIDDEN_FUNCTIONS
 
 FILE, ROW = "__file", "__row"  # where each row came from: for examples in errors and for first/last
 SOURCE_PREFIX = "__src_"  # the unconverted value of a converted column, for examples of values that failed

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from .config import Config, InputSpec
 from .errors import ConfigError
-from .render import INPUT_PREFIX
+from .templating import INPUT_PREFIX
 
 _CHUNK = 1 << 20
 

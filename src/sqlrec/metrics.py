@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .render import ident, lit, make_environment
+from .templating import ident, lit, make_environment
 from .resources import builtin_dir
 
 #: Accuracy metrics, averaged over test users. The formulas are in macros/metrics.sql.

@@ -24,7 +24,8 @@ from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
 from .project import Project, load_project
-from .publish import OutputStore, build_snapshot, new_run_id, table_path, write_manifest
+from .layout import table_path
+from .publish import OutputStore, build_snapshot, new_run_id, write_manifest
 from .result import RunResult
 
 Reporter = Callable[[str], None]
@@ -89,14 +90,18 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         for stage in published:
             check_published(engine, stage, stats[stage.name].rows)
         for stage in published:
-            engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name))
+            engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name), stage.header.row_order)
     finally:
         engine.close()
+    contract = config.contract
+    new_contract = contract.check({s.name: table_path(publish_dir, s.name) for s in published}) if contract else None
     manifest = _manifest(run_id, config, project, plan, inputs, checked, stats, started_at)
     manifest["mode"] = mode
     write_manifest(publish_dir, manifest)
     build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
     run_dir = store.commit(run_id, staging)
+    if new_contract is not None:
+        contract.save(new_contract)
     return RunResult.from_run_dir(run_dir)
 
 

@@ -13,8 +13,8 @@ from sqlglot import exp
 
 from .errors import ConfigError, ProjectError
 from .project import Project, Stage
-from .render import INPUT_PREFIX, RenderContext, make_environment, render_stage
-from .validate import parse_stage
+from .templating import INPUT_PREFIX, RenderContext, make_environment, render_stage
+from .sql_lint import parse_stage
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from .config import NAME_RE, Config, StageSettings
 from .errors import ConfigError, ProjectError
 from .python_stages import PythonStageSpec, spec_of
 from .python_stages import discover as discover_python_stages
-from .render import INPUT_PREFIX
+from .templating import INPUT_PREFIX
 from .resources import builtin_dir
 from .stages import BUILTIN_STAGES
 
 PUBLISH_LAYER = "publish"
-HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "not_null", "zero", "allow_empty",
-               "enabled")
+HEADER_KEYS = ("grain", "inputs", "columns", "materialized", "unique", "order_by", "not_null", "zero",
+               "allow_empty", "enabled")
 _KEY_LINE = re.compile(r"^([a-z_]+):\s*(.*)$")
 _COLUMN_LINE = re.compile(r"^\s{2,}([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
 
@@ -47,6 +47,7 @@ class StageHeader:
     columns: tuple[Column, ...] = ()
     materialized: str = "table"
     unique: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()  # published rows are written in this order (default: the unique key)
     not_null: tuple[str, ...] = ()
     zero: tuple[str, ...] = ()  # columns that must be 0 in every row (invariants such as leaked rows)
     allow_empty: bool = False
@@ -55,6 +56,10 @@ class StageHeader:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def row_order(self) -> tuple[str, ...]:
+        return self.order_by or self.unique
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ def parse_header(text: str, path: Path) -> StageHeader:
             in_columns = key == "columns" and not value.strip()
             if key == "columns" and value.strip():
                 columns.extend(Column(c) for c in _names(value))
-            elif key in ("unique", "not_null", "zero", "inputs"):
+            elif key in ("unique", "order_by", "not_null", "zero", "inputs"):
                 values[key] = _names(value)
             elif key == "materialized":
                 if value.strip() not in ("view", "table"):

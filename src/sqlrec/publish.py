@@ -31,15 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from .contract import OutputContract
 from .errors import LockError
+from .layout import CURRENT, MANIFEST, RUNS, SNAPSHOT, STAGING, table_path
 from .project import Stage
-from .render import DIALECT
+from .templating import DIALECT
 
-SNAPSHOT = "sqlrec.duckdb"
-CURRENT = "current"
-RUNS = "runs"
-STAGING = ".staging"
-MANIFEST = "run_manifest.json"
 DATA_SCHEMA = "sqlrec_data"  # tables live here; analysts read the views of the same name in `main`
 
 
@@ -138,7 +135,8 @@ def new_run_id() -> str:
 
 
 def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.Table]],
-                   manifest: Mapping, files: Mapping[str, str] | None = None) -> Path:
+                   manifest: Mapping, files: Mapping[str, str] | None = None,
+                   contract: OutputContract | None = None) -> Path:
     """Publish tables computed outside a run (tuning scores, experiment results) like a run: Parquet per table,
     `files` (name -> text) beside them, the manifest and a snapshot, all switched in atomically under `root`.
     `manifest` gets its run_id and finished_at here."""
@@ -152,6 +150,8 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
                 path = table_path(publish, stage.name)
                 path.parent.mkdir(parents=True)
                 pq.write_table(table, path)
+            new_contract = contract.check({s.name: table_path(publish, s.name) for s, _ in tables}) if contract \
+                else None
             for name, text in (files or {}).items():
                 (publish / name).write_text(text)
             full = {"inputs": {}, "stages": [], **manifest, "run_id": run_id,
@@ -159,14 +159,13 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
                     "published": [stage.name for stage, _ in tables]}
             write_manifest(publish, full)
             build_snapshot(staging / "sqlrec.duckdb", publish, [stage for stage, _ in tables], full)
-            return store.commit(run_id, staging)
+            final = store.commit(run_id, staging)
+            if new_contract is not None:
+                contract.save(new_contract)
+            return final
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-
-
-def table_path(publish_dir: Path, table: str) -> Path:
-    return publish_dir / table / "data.parquet"
 
 
 def write_manifest(publish_dir: Path, manifest: Mapping) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .publish import MANIFEST, SNAPSHOT, table_path
+from .layout import SNAPSHOT, read_manifest, table_path
 
 
 @dataclass
@@ -24,7 +23,7 @@ class RunResult:
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> "RunResult":
-        manifest = json.loads((run_dir / MANIFEST).read_text())
+        manifest = read_manifest(run_dir)
         return cls(run_id=manifest["run_id"], output_dir=run_dir.parent.parent, run_dir=run_dir,
                    tables=tuple(manifest["published"]), manifest=manifest)
 

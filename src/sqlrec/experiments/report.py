@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pyarrow.parquet as pq
 
-from ..publish import table_path
+from ..layout import table_path
 
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e",
            "#9498a0")

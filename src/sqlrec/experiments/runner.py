@@ -459,4 +459,5 @@ def _publish(config: Config, spec: ExperimentSpec, out: Mapping[str, pa.Table], 
                 "vars": dict(config.vars), "experiment": summary}
     return publish_tables(config.output_dir / EXPERIMENTS_FOLDER / spec.name, config.output.keep_runs,
                           [(t, out[t.name]) for t in order if t.name in out], manifest,
-                          {"experiment.json": json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"})
+                          {"experiment.json": json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"},
+                          config.contract)

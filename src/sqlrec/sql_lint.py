@@ -18,7 +18,7 @@ from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
 from .dialects import DIALECTS
 from .errors import TemplateError
-from .render import DIALECT
+from .templating import DIALECT
 
 #: Table functions a stage may call. Everything else in FROM (read_parquet, glob, read_csv, ...) reads files or
 #: system state, which is the engine's job.

@@ -1,0 +1,143 @@
+"""Answers from the published outputs of a run, without running anything: a user's list, an item's neighbours, why
+an item is in a list.
+
+Each reads the Parquet files of one published run. Those are written sorted by user (recommendations,
+explanations) or item (similar_items), and the id is bound with the column's own type, so DuckDB skips every row
+group whose min/max statistics cannot hold it: a lookup costs about the same on a large run as on a small one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ConfigError
+from .layout import current_run_dir, read_manifest, table_path
+
+TOP_CONTRIBUTORS = 3  # what `recommend --explain` shows per item
+
+
+@dataclass(frozen=True)
+class Explanation:
+    user_id: Any
+    item_id: Any
+    rank: int
+    source: str
+    reason: str
+    contributors: list[dict[str, Any]]  # kind, contributor, title, share, source; largest share first
+
+
+def open_current(output_dir: Path) -> "Lookup":
+    """The run currently published under `output_dir` (pinned: a run publishing meanwhile does not move it)."""
+    run_dir = current_run_dir(output_dir)
+    if run_dir is None:
+        raise ConfigError(f"{output_dir} has no published run yet", hint="run `sqlrec run` first")
+    manifest = read_manifest(run_dir)
+    return Lookup(run_dir, manifest["run_id"], tuple(manifest["published"]))
+
+
+class Lookup:
+    """The tables of one published run folder (runs/<run_id>), queried on a private in-memory connection."""
+
+    def __init__(self, run_dir: Path, run_id: str, tables: tuple[str, ...]):
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.tables = tables
+        self.con = duckdb.connect()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Lookup":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def recommendations(self, user: Any, k: int | None = None, explain: bool = False) -> pa.Table:
+        """The user's published list (rank, item_id, score, source, reason), the first `k` rows; with `explain`,
+        a `because` column naming each item's largest contributors and their shares."""
+        path = self._path("recommendations")
+        user_id = self._typed(path, "user_id", user)
+        limit = k if k is not None else 2 ** 31 - 1
+        params = {"p": str(path), "u": user_id, "k": limit}
+        query = ("SELECT rank, item_id, score, source, reason FROM read_parquet($p) WHERE user_id = $u AND rank <= $k "
+                 "ORDER BY rank")
+        if explain:  # one query: building the column in Python would make pyarrow import pandas (~0.3 s)
+            query = ("SELECT r.*, b.because FROM (" + query + ") AS r LEFT JOIN ("
+                     "SELECT item_id, string_agg(kind || ' ' || CAST(contributor AS VARCHAR) "
+                     "|| CASE WHEN title IS NULL THEN '' ELSE ' (' || title || ')' END "
+                     "|| ' ' || CAST(round(100 * share) AS INTEGER) || '%', '; ' ORDER BY position) AS because "
+                     "FROM read_parquet($e) WHERE user_id = $u AND rank <= $k AND position <= $top GROUP BY item_id"
+                     ") AS b ON b.item_id = r.item_id ORDER BY r.rank")
+            params.update(e=str(self._path("explanations")), top=TOP_CONTRIBUTORS)
+        rows = self.con.sql(query, params=params).to_arrow_table()
+        if rows.num_rows == 0:
+            raise ConfigError(f"user {user} has no recommendations in the published run {self.run_id}",
+                              hint="check the id; `sqlrec run` recommends for every user with events or in the "
+                                   "users input")
+        return rows
+
+    def similar(self, item: Any, k: int | None = None, source: str | None = None) -> pa.Table:
+        """The items published as similar to `item` (source, rank, other_item_id, score), best first per source."""
+        path = self._path("similar_items")
+        item_id = self._typed(path, "item_id", item)
+        rows = self.con.sql(
+            "SELECT source, rank, other_item_id, score FROM read_parquet($p) "
+            "WHERE item_id = $i AND rank <= $k AND ($s IS NULL OR source = $s) ORDER BY source, rank",
+            params={"p": str(path), "i": item_id, "k": k if k is not None else 2 ** 31 - 1, "s": source}
+        ).to_arrow_table()
+        if rows.num_rows == 0:
+            sources = [r[0] for r in self.con.execute("SELECT DISTINCT source FROM read_parquet($p) ORDER BY 1",
+                                                      {"p": str(path)}).fetchall()]
+            if source is not None and source not in sources:
+                raise ConfigError(f"similar_items of run {self.run_id} has no source {source!r}",
+                                  hint="its sources: " + ", ".join(sources))
+            raise ConfigError(f"item {item} has no similar items in the published run {self.run_id}",
+                              hint="check the id; items nobody interacted with and items without text have none")
+        return rows
+
+    def explanation(self, user: Any, item: Any) -> Explanation:
+        """Why `item` is in `user`'s list: its rank, source and reason, and its largest contributors."""
+        recs = self._path("recommendations")
+        user_id, item_id = self._typed(recs, "user_id", user), self._typed(recs, "item_id", item)
+        row = self.con.execute("SELECT user_id, item_id, rank, source, reason FROM read_parquet($p) "
+                               "WHERE user_id = $u AND item_id = $i", {"p": str(recs), "u": user_id, "i": item_id}
+                               ).fetchall()
+        if not row:
+            listed = self.recommendations(user).column("item_id").to_pylist()  # raises for an unknown user
+            raise ConfigError(f"item {item} is not in user {user}'s list in the published run {self.run_id}",
+                              hint="their list: " + ", ".join(str(i) for i in listed))
+        found_user, found_item, rank, source, reason = row[0]
+        contributors = self.con.execute(
+            "SELECT kind, contributor, title, share, source FROM read_parquet($p) "
+            "WHERE user_id = $u AND item_id = $i ORDER BY position",
+            {"p": str(self._path("explanations")), "u": user_id, "i": item_id}).fetchall()
+        return Explanation(found_user, found_item, rank, source, reason,
+                           [dict(zip(("kind", "contributor", "title", "share", "source"), c)) for c in contributors])
+
+    def _path(self, table: str) -> Path:
+        if table not in self.tables:
+            raise ConfigError(f"the published run {self.run_id} has no {table} table",
+                              hint=f"it published: {', '.join(self.tables)}; run `sqlrec run` to publish {table}")
+        return table_path(self.run_dir, table)
+
+    def _typed(self, path: Path, column: str, value: Any) -> Any:
+        """`value` (often text from a command line) as the column's type, so the filter can use row-group
+        statistics; an id that cannot have that type cannot be in the table."""
+        kind = pq.read_schema(path).field(column).type
+        if pa.types.is_integer(kind):
+            try:
+                return int(str(value))
+            except ValueError:
+                raise ConfigError(f"{column} {value!r} is not an id of this run: its {column}s are integers",
+                                  hint=f"pass an integer {column}") from None
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return str(value)
+        return value
+
