@@ -17,14 +17,19 @@
 #}
 
 {#
-  {% call exact_sum() %}expr{% endcall %}, {% call exact_avg() %}expr{% endcall %}
-  Sums of doubles in exact decimal arithmetic (15 decimals; each value is rounded to 1e-15 first). A parallel engine
-  adds doubles in whatever order its threads finish, so a plain sum can differ in the last bits between reruns;
-  decimal sums are associative, so every rerun, thread count and engine gives the same bits.
+  {% call exact_sum() %}expr{% endcall %}
+  The sum of a double expression in exact decimal arithmetic (15 decimals; each value is rounded to 1e-15 first).
+  A parallel engine adds doubles in whatever order its threads finish, so a plain sum can differ in the last bits
+  between reruns; decimal sums are associative, so every rerun, thread count and engine gives the same bits.
 #}
 {% macro exact_sum() -%}
 CAST(sum(CAST({{ caller() }} AS DECIMAL(38, 15))) AS DOUBLE)
 {%- endmacro %}
+
+{#
+  {% call exact_avg() %}expr{% endcall %}
+  The mean of a double expression, from the same exact decimal sum as exact_sum.
+#}
 {% macro exact_avg() -%}
 CAST(avg(CAST({{ caller() }} AS DECIMAL(38, 15))) AS DOUBLE)
 {%- endmacro %}

@@ -237,3 +237,22 @@ def test_completion_scripts_are_printed_for_each_shell():
     assert "_SQLREC_COMPLETE=bash_complete" in _invoke("completion", "bash")
     assert "compdef" in _invoke("completion", "zsh")
     assert "complete --no-files --command sqlrec" in _invoke("completion", "fish")
+
+
+# -- the README's recipes --------------------------------------------------------------------------------------
+
+
+def test_the_ten_analyst_recipes_run_on_a_published_snapshot(shop):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Analyst recipes")[1].split("\n### ")[0]
+    recipes = [block for block in section.split("```sql\n")[1:]]
+    assert len(recipes) == 10
+    con = duckdb.connect(str(shop / "out" / "sqlrec.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM recommendations WHERE user_id = 42").fetchall()[0][0] > 0
+        for recipe in recipes:
+            query = recipe.split("```")[0]
+            rows = con.execute(query).fetchall()
+            assert rows, query.splitlines()[0]
+    finally:
+        con.close()

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from sqlrec import errors
+from sqlrec import docs, errors
 from sqlrec.cli import cli
 from sqlrec.config import SCHEMA
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +21,40 @@ def readme() -> str:
     return README.read_text()
 
 
-def test_every_config_key_is_in_the_reference(readme):
-    documented = set(re.findall(r"^\| `((?:project|inputs|output|engine|stages|vars|evaluate|tune|experiments)\.[a-z_.<>]+)` \|", readme,
-                                flags=re.M))
-    expected = set()
+def test_the_reference_page_is_up_to_date():
+    assert REFERENCE.read_text() == docs.reference(), "docs/reference.md is stale: run python -m sqlrec.docs"
+
+
+def test_the_reference_documents_every_key_command_stage_macro_and_output():
+    """Found here independently of sqlrec.docs: the schema, the CLI, the files under sql/ and macros/."""
+    text = REFERENCE.read_text()
+    documented_keys = set(re.findall(r"^\| `([a-z_.<>]+)` \|", text.split("## Configuration")[1].split("\n## ")[0],
+                                     flags=re.M))
+    expected = {"vars.<name>"}
     for section, keys in SCHEMA.items():
         prefix = section.replace("inputs.*", "inputs.<name>").replace("stages.*", "stages.<stage>") \
             .replace("experiments.*.variants.*", "experiments.<name>.variants.<variant>") \
             .replace("experiments.*", "experiments.<name>")
         expected |= {f"{prefix}.{name}" for name in keys}
-    expected.add("vars.<name>")
-    assert expected == documented
+    assert documented_keys == expected
+    for name in cli.commands:
+        assert f"### `sqlrec {name}`" in text, name
+    stages = text.split("## Stages")[1].split("\n## ")[0]
+    for path in (ROOT / "sql").rglob("*.sql"):
+        assert f"| `{path.stem}` |" in stages, path
+    macros = text.split("## Macros")[1].split("\n## ")[0]
+    for path in (ROOT / "macros").glob("*.sql"):
+        for name in re.findall(r"\{%-?\s*macro\s+(\w+)\(", path.read_text()):
+            assert f"#### `{name}(" in macros, (path.name, name)
+    outputs = text.split("## Outputs")[1]
+    for folder in ("publish", "eval_publish"):
+        for path in (ROOT / "sql" / folder).glob("*.sql"):
+            section = outputs.split(f"### `{path.stem}`")[1].split("\n### ")[0]
+            header = path.read_text().split("-- columns:")[1]
+            for column in re.findall(r"^--   (\w+):", header, flags=re.M):
+                assert f"| `{column}` |" in section, (path.stem, column)
+    for table in ("experiment_results", "experiment_assignments", "tuning_results", "run_manifest", "run_stages"):
+        assert f"### `{table}`" in outputs
 
 
 def test_every_command_is_documented(readme):

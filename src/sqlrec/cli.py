@@ -257,10 +257,10 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
         click.echo(f"{split:<5} {events:>10,} events  {users:>8,} users  {items:>7,} items"
                    + (f"  (cut-off {cutoff})" if cutoff else ""))
     columns = ["model", "k", "users", "precision", "recall", "ndcg", "map", "mrr", "hit_rate"]
-    optional = ["catalog_coverage", "novelty", "popularity_lift", "category_diversity"]
-    available = result.relation("metrics").columns
-    shown = columns + [c for c in optional if c in available]
     from .templating import ident
+    optional = ["catalog_coverage", "novelty", "popularity_lift", "category_diversity"]
+    counts = result.relation("metrics").aggregate(", ".join(f"count({ident(c)})" for c in optional)).fetchall()[0]
+    shown = columns + [c for c, n in zip(optional, counts) if n]  # NULL without an items input
     table = result.relation("metrics").order("model, k").project(
         ", ".join(f"round({ident(c)}, 4) AS {ident(c)}" if c not in ("model", "k", "users") else ident(c)
                   for c in shown))

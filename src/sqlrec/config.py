@@ -86,7 +86,7 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     },
     "inputs.*": {
         "path": Key((str, list), None, "File, glob or list of them, relative to the project folder.", required=True),
-        "format": Key((str,), None, "parquet or csv; inferred from the file extension when left out.",
+        "format": Key((str,), None, "parquet or csv (default: from the file extension).",
                       choices=("parquet", "csv")),
         "hive_partitioning": Key((bool,), False, "Read key=value folders as columns."),
         "columns": Key((dict,), {}, "Map canonical column -> your column, e.g. user_id = \"CustomerID\"."),
@@ -101,7 +101,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
                      choices=("error", "drop")),
         "duplicates": Key((str,), "error", "Rows sharing the unique key: error, keep the first or last (in file "
                           "order), or sum / max the measures (weight, quantity).", choices=DUPLICATE_POLICIES),
-        "unique_key": Key((list,), None, "Columns (canonical or your own) that identify a duplicate row."),
+        "unique_key": Key((list,), None, "Columns (canonical or your own) that identify a duplicate row (default: events "
+                          "[user_id, item_id, ts, event_type], items [item_id], users [user_id])."),
         "ts_format": Key((str,), None, "How text or number timestamps are read: a strptime format such as "
                          "\"%d/%m/%Y %H:%M\", or epoch_s / epoch_ms / epoch_us."),
         "naive_timezone": Key((str,), None, "Time zone of timestamps that carry none, e.g. \"Europe/London\" "
@@ -127,9 +128,11 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "progress": Key((bool,), True, "Show a progress line for long stages when writing to a terminal."),
     },
     "stages.*": {
-        "materialized": Key((str,), None, "Override a stage's materialization.", choices=("view", "table")),
+        "materialized": Key((str,), None, "Override a stage's materialization (default: the stage header's, table unless it "
+                              "says view).", choices=("view", "table")),
         "enabled": Key((bool,), None, "Set false to leave a built-in stage out of the graph, true to turn on an "
-                                      "optional one (its header says `enabled: false`)."),
+                                      "optional one such as item_factors (default: the stage header's, true unless "
+                                      "it says `enabled: false`)."),
     },
     "evaluate": {
         "split": Key((str,), "time", "How `sqlrec evaluate` holds out test data: time (global cut-off), last_n (each "

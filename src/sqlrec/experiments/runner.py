@@ -442,8 +442,6 @@ def _posteriors_table(truth: Truth, snapshots: list[tuple[int, np.ndarray]]) -> 
 
 def _publish(config: Config, spec: ExperimentSpec, out: Mapping[str, pa.Table], started_at: datetime,
              srm: SampleRatioCheck, aa_rate: float, truth_dir: Path | None) -> Path:
-    order = [tables.ASSIGNMENTS, tables.USER_METRICS, tables.RESULTS, tables.SLICES, tables.SRM, tables.ROUNDS,
-             tables.POSTERIORS]
     summary = {"experiment": spec.name, "description": spec.description, "control": spec.control,
                "variants": [{"name": v.name, "traffic": v.traffic, "description": v.description,
                              "vars": dict(v.vars), "explore_slots": v.explore_slots} for v in spec.variants],
@@ -458,6 +456,6 @@ def _publish(config: Config, spec: ExperimentSpec, out: Mapping[str, pa.Table], 
                              "numpy": np.__version__, "python": platform.python_version()},
                 "vars": dict(config.vars), "experiment": summary}
     return publish_tables(config.output_dir / EXPERIMENTS_FOLDER / spec.name, config.output.keep_runs,
-                          [(t, out[t.name]) for t in order if t.name in out], manifest,
+                          [(t, out[t.name]) for t in tables.ALL if t.name in out], manifest,
                           {"experiment.json": json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"},
                           config.contract)

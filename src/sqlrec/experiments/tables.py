@@ -66,3 +66,6 @@ POSTERIORS = _table(
     "one row per (round, item_id)",
     [("round", "after this round"), ("item_id", "the item"), ("alpha", "1 + clicks"),
      ("beta", "1 + impressions - clicks"), ("mean", "alpha / (alpha + beta)")])
+
+#: In the order they are published.
+ALL = (ASSIGNMENTS, USER_METRICS, RESULTS, SLICES, SRM, ROUNDS, POSTERIORS)
