@@ -11,7 +11,8 @@
 --   users: users who had both
 WITH named AS (
     SELECT i.item_id, j.item_id AS other_item_id, c.users
-    FROM {{ ref('int_item_pair_counts') }} AS c
+    FROM (SELECT * FROM {{ ref('int_item_pair_counts') }}
+          WHERE users >= {{ var('cooccurrence_threshold', 1) | int }}) AS c
     JOIN {{ ref('int_item_index') }} AS i ON i.item_ix = c.item_ix
     JOIN {{ ref('int_item_index') }} AS j ON j.item_ix = c.other_item_ix
 )

@@ -2,6 +2,7 @@
 -- macros/similarity.sql), for every pair of different items that co-occur. vars.cooccurrence_neighbours keeps
 -- each item's N most similar other items, ties broken by the smaller id (0 = keep all: exact SAR). An item's
 -- similarity to itself is left out: it only ever scores items the user already has, which are never recommended.
+-- Pairs that fewer than vars.cooccurrence_threshold (1) users had are left out, as SAR zeroes them.
 -- grain: one row per (item_id, other_item_id), item_id <> other_item_id
 -- inputs: int_item_pair_counts, int_user_affinity, int_item_index
 -- unique: item_id, other_item_id
@@ -11,8 +12,9 @@
 --   similarity: the similarity
 --   item_ix: the item's index (int_item_index)
 --   other_item_ix: the other item's index
-WITH counts AS (
+WITH counts AS (  -- SAR zeroes counts below the threshold (a pair's count never exceeds its items' diagonals)
     SELECT item_ix, other_item_ix, users FROM {{ ref('int_item_pair_counts') }}
+    WHERE users >= {{ var('cooccurrence_threshold', 1) | int }}
 ),
 diagonal AS (
     SELECT item_ix, users FROM counts WHERE item_ix = other_item_ix

@@ -119,6 +119,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "contract": Key((str,), "sqlrec.contract.json", "File recording the columns and types of every published "
                         "table; a publish that would change them fails unless run with --update-contract. \"\" "
                         "turns the check off."),
+        "incremental": Key((bool,), True, "Keep the co-occurrence counts and affinities of each run, so that a run "
+                           "whose events only gained files updates them from the new files alone."),
     },
     "engine": {
         "name": Key((str,), "duckdb", "Execution engine.", choices=("duckdb",)),
@@ -251,6 +253,7 @@ class OutputSpec:
     path: str = "output"
     keep_runs: int = 5
     contract: str = "sqlrec.contract.json"
+    incremental: bool = True
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,14 @@ class InputReport:
                 "notes": list(self.notes)}
 
 
-def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config) -> dict[str, InputReport]:
-    """Check every input and create its `src_<name>` table. Raises DataError or ConfigError on the first failure."""
+def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
+                   keep_file: frozenset[str] = frozenset()) -> dict[str, InputReport]:
+    """Check every input and create its `src_<name>` table. Raises DataError or ConfigError on the first failure.
+    Inputs named in `keep_file` keep the `__file` column saying which file each row came from."""
     reports: dict[str, InputReport] = {}
     for name in sorted(inputs, key=lambda n: (n == "events", n)):
-        reports[name] = _InputCheck(engine.con, inputs[name], config, has_items="items" in reports).run()
+        reports[name] = _InputCheck(engine.con, inputs[name], config, has_items="items" in reports,
+                                    keep_file=name in keep_file).run()
     return reports
 
 
@@ -82,8 +85,10 @@ def _sql(expression: exp.Expression) -> str:
 
 
 class _InputCheck:
-    def __init__(self, con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config, has_items: bool):
+    def __init__(self, con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config, has_items: bool,
+                 keep_file: bool = False):
         self.con = con
+        self.keep_file = keep_file
         self.resolved = resolved
         self.spec: InputSpec = resolved.spec
         self.config = config
@@ -524,6 +529,7 @@ class _InputCheck:
     def _create(self, query: exp.Select) -> None:
         names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(query)}")]
         output = [c for c in names if c not in (FILE, ROW) and not c.startswith(SOURCE_PREFIX)]
+        output += [FILE] if self.keep_file else []
         final = exp.select(*[_col(c) for c in output]).from_(query.subquery("q"))
         target = exp.to_table(self.resolved.relation, quoted=True)
         self._execute_data(f"CREATE OR REPLACE TABLE {_sql(target)} AS {_sql(final)}")

@@ -24,7 +24,8 @@ from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
 from .project import Project, load_project
-from .layout import table_path
+from . import refresh
+from .layout import current_run_dir, table_path
 from .publish import OutputStore, build_snapshot, new_run_id, write_manifest
 from .result import RunResult
 
@@ -75,9 +76,21 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
                     started_at: datetime, mode: str) -> RunResult:
     publish_dir = staging / "publish"
-    engine = open_engine(config, inputs, show_progress, writes_to=staging)
+    fingerprints = {name: fingerprint(r) for name, r in inputs.items()}
+    key, update, why = None, None, ""
+    if mode == "run":
+        key = refresh.state_key(config, plan)
+        update, why = refresh.decide(config, project, plan, fingerprints, current_run_dir(store.root))
+        report(f"refresh: {'incremental' if update else 'full'} ({why})")
+        if update is not None:
+            plan = build_plan(project, mode=mode, refresh=update.context())
+    engine = open_engine(config, inputs, show_progress, writes_to=staging,
+                         reads_from=update.state_dir if update is not None else None)
     try:
-        checked = prepare_inputs(engine, inputs, config)
+        checked = prepare_inputs(engine, inputs, config,
+                                 keep_file=frozenset({"events"}) if update is not None else frozenset())
+        if update is not None:
+            refresh.bind_state(engine, update)
         for name, input_report in checked.items():
             for note in input_report.notes:
                 report(f"input {name}: {note}")
@@ -91,25 +104,32 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
             check_published(engine, stage, stats[stage.name].rows)
         for stage in published:
             engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name), stage.header.row_order)
+        if key is not None:
+            refresh.save_state(engine, publish_dir, key, fingerprints, config.root)
     finally:
         engine.close()
     contract = config.contract
     new_contract = contract.check({s.name: table_path(publish_dir, s.name) for s in published}) if contract else None
-    manifest = _manifest(run_id, config, project, plan, inputs, checked, stats, started_at)
+    manifest = _manifest(run_id, config, project, plan, fingerprints, checked, stats, started_at)
     manifest["mode"] = mode
+    if mode == "run":
+        manifest["refresh"] = {"incremental": update is not None, "reason": why,
+                               "new_files": list(update.new_files) if update else []}
     write_manifest(publish_dir, manifest)
     build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
     run_dir = store.commit(run_id, staging)
     if new_contract is not None:
         contract.save(new_contract)
+    if mode == "run":
+        refresh.prune_old_states(store.root, run_id)
     return RunResult.from_run_dir(run_dir)
 
 
 def open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progress: bool,
-                 writes_to: Path | None = None) -> DuckDBEngine:
-    """An in-memory engine that may read the inputs' folders (and write to `writes_to`), spilling to the
-    project's temp directory."""
-    allowed = {f.parent for r in inputs.values() for f in r.files} | ({writes_to} if writes_to else set())
+                writes_to: Path | None = None, reads_from: Path | None = None) -> DuckDBEngine:
+    """An in-memory engine that may read the inputs' folders (and `reads_from`, and write to `writes_to`), spilling
+    to the project's temp directory."""
+    allowed = {f.parent for r in inputs.values() for f in r.files} | {p for p in (writes_to, reads_from) if p}
     return DuckDBEngine(config.engine, database=None,
                         temp_directory=(config.root / config.engine.temp_directory).resolve(),
                         allowed=allowed, show_progress=show_progress)
@@ -141,7 +161,7 @@ def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> 
     return StageStats(rows=rows, seconds=time.perf_counter() - started)
 
 
-def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
+def _manifest(run_id: str, config: Config, project: Project, plan: Plan, fingerprints: Mapping[str, dict],
               checked: Mapping[str, InputReport], stats: Mapping[str, StageStats],
               started_at: datetime) -> dict[str, Any]:
     return {
@@ -155,7 +175,7 @@ def _manifest(run_id: str, config: Config, project: Project, plan: Plan, inputs:
                      "jinja2": jinja2.__version__, "numpy": numpy.__version__, "pyarrow": pa.__version__,
                      "python": platform.python_version()},
         "vars": dict(config.vars),
-        "inputs": {name: fingerprint(r) for name, r in inputs.items()},
+        "inputs": dict(fingerprints),
         "input_checks": {name: r.as_dict() for name, r in checked.items()},
         "published": list(plan.published),
         "stages": [{"stage": p.stage.name, "kind": p.stage.kind, "origin": p.stage.origin,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import heapq
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from sqlglot import exp
 
@@ -42,13 +42,14 @@ class Plan:
         return tuple(sorted({s for p in self.stages for s in p.sources}))
 
 
-def render_one(project: Project, name: str, env=None, mode: str = "run") -> tuple[str, RenderContext]:
+def render_one(project: Project, name: str, env=None, mode: str = "run",
+               refresh: Mapping[str, Any] | None = None) -> tuple[str, RenderContext]:
     """Render a single SQL stage (for `sqlrec render`): its SQL and what it referred to."""
     stage = project.stage(name)
     if stage.kind != "sql":
         raise ProjectError(f"stage `{name}` is a Python stage ({stage.path}); it has no SQL to render")
     env = env or make_environment(project.macro_files)
-    ctx = _context(project, name, mode)
+    ctx = _context(project, name, mode, refresh)
     return render_stage(env, stage.path, ctx), ctx
 
 
@@ -63,7 +64,8 @@ SPLIT_STAGE = "eval_split"
 EVALUATING_MODES = ("evaluate", "tune")
 
 
-def _context(project: Project, name: str, mode: str = "run") -> RenderContext:
+def _context(project: Project, name: str, mode: str = "run", refresh: Mapping[str, Any] | None = None
+             ) -> RenderContext:
     stage = project.stages[name]
     config = project.config
     redirect = {}
@@ -74,7 +76,7 @@ def _context(project: Project, name: str, mode: str = "run") -> RenderContext:
     return RenderContext(stage=name, relations=lambda n: n if n in project.stages else None,
                          inputs=frozenset(config.inputs), vars=config.vars, redirect=redirect,
                          evaluation=config.evaluation, holdout=config.holdout or config.evaluation,
-                         experiment=_assignment_settings(config.experiment))
+                         experiment=_assignment_settings(config.experiment), refresh=refresh)
 
 
 def _assignment_settings(spec) -> dict | None:
@@ -86,7 +88,8 @@ def _assignment_settings(spec) -> dict | None:
             "variants": [v.name for v in spec.variants], "traffic": [v.traffic for v in spec.variants]}
 
 
-def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: str = "run") -> Plan:
+def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: str = "run",
+               refresh: Mapping[str, Any] | None = None) -> Plan:
     """Plan the stages that `targets` (default: every published stage of `mode`) need, in dependency order.
 
     mode "run" publishes sql/publish/; mode "evaluate" (and "tune") sql/eval_publish/, with training stages reading
@@ -97,7 +100,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: s
     vars_read: set[str] = set()
     for name, stage in project.stages.items():
         if stage.kind == "sql":
-            sql, ctx = render_one(project, name, env, mode)
+            sql, ctx = render_one(project, name, env, mode, refresh)
             _check_declared_inputs(stage, ctx)
             rendered[name] = (sql, ctx)
             vars_read |= ctx.vars_read
@@ -121,6 +124,7 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: s
     order = _topological(selected, deps)
 
     known = set(project.stages) | {INPUT_PREFIX + i for i in project.config.inputs}
+    known |= set((refresh or {}).get("tables", ()))  # the last run's state, bound before any stage runs
     planned = []
     for name in order:
         stage = project.stages[name]

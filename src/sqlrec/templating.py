@@ -218,6 +218,7 @@ class RenderContext:
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # [evaluate] settings, for the evaluation stages
     holdout: Mapping[str, Any] = field(default_factory=dict)  # tune: the [evaluate] split whose test part it keeps out
     experiment: Mapping[str, Any] | None = None  # `sqlrec experiment`: the experiment whose users are assigned
+    refresh: Mapping[str, Any] | None = None  # incremental refresh: the new files and the last run's state tables
 
     def ref(self, name: str) -> SqlText:
         if not isinstance(name, str):
@@ -262,7 +263,7 @@ def render_stage(env, path: Path, ctx: RenderContext) -> str:
     try:
         sql = template.render(ref=ctx.ref, source=ctx.source, var=ctx.var, has_input=ctx.has_input,
                               this=ident(ctx.stage), evaluation=ctx.evaluation, holdout=ctx.holdout,
-                              experiment=ctx.experiment)
+                              experiment=ctx.experiment, refresh=ctx.refresh)
     except Exception as exc:
         raise _template_error(exc, what, path) from None
     # Jinja's `~` joins a raw string by HTML-escaping it rather than calling _finalize; the escapes it leaves are
