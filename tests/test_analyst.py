@@ -256,3 +256,19 @@ def test_the_ten_analyst_recipes_run_on_a_published_snapshot(shop):
             assert rows, query.splitlines()[0]
     finally:
         con.close()
+
+
+def test_every_view_and_column_of_the_snapshot_is_documented(shop):
+    con = duckdb.connect(str(shop / "out" / "sqlrec.duckdb"), read_only=True)
+    try:
+        views = con.execute("SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'main' "
+                            "AND NOT internal").fetchall()
+        assert {"recommendations", "item_catalog", "user_profiles", "run_manifest", "run_stages"} <= {v for v, _ in views}
+        assert all(comment for _, comment in views), [v for v, c in views if not c]
+        undocumented = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' "
+            "AND table_name IN (SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal) "
+            "AND comment IS NULL").fetchall()
+        assert undocumented == []
+    finally:
+        con.close()

@@ -17,6 +17,7 @@ import click
 
 from .config import SCHEMA, Key, _expected_form
 from .project import Stage, StageHeader, _builtin_python_stages, _sql_stages
+from .publish import SNAPSHOT_VIEWS
 from .resources import builtin_dir
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
@@ -218,19 +219,6 @@ def published_tables() -> list[tuple[str, Stage]]:
     return found
 
 
-SNAPSHOT_VIEWS = [
-    ("run_manifest", "One row: the run that produced this snapshot.",
-     [("run_id", "the run (also the folder name under runs/)"), ("project", "project.name"),
-      ("started_at", "when the run started (UTC)"), ("finished_at", "when it finished (UTC)"),
-      ("config_hash", "sha256 of the validated settings"), ("versions", "JSON: sqlrec, duckdb, sqlglot, ..."),
-      ("inputs", "JSON: each input's files, sizes and fingerprint"), ("vars", "JSON: the [vars] of the run")]),
-    ("run_stages", "One row per stage of the run: rows produced and seconds taken.",
-     [("stage", "the stage"), ("kind", "sql or python"), ("origin", "builtin or project"),
-      ("materialized", "table or view"), ("published", "true for outputs"), ("rows", "rows produced (-1: a view)"),
-      ("seconds", "time taken")]),
-]
-
-
 def outputs_section() -> str:
     lines = ["## Outputs", "",
              "Every published table: a Parquet file `<table>/data.parquet` in the run's folder and a documented view "
@@ -247,7 +235,7 @@ def outputs_section() -> str:
                   "| column | meaning |", "|---|---|"]
         lines += [f"| `{c.name}` | {_cell(c.doc)} |" for c in header.columns]
         lines.append("")
-    for name, description, columns in SNAPSHOT_VIEWS:
+    for name, description, columns in SNAPSHOT_VIEWS:  # built by sqlrec.publish in every snapshot
         lines += [f"### `{name}`", "", description + " A view of every snapshot.", "",
                   "| column | meaning |", "|---|---|"]
         lines += [f"| `{c}` | {_cell(doc)} |" for c, doc in columns]

@@ -105,7 +105,11 @@ class Lookup:
     def explanation(self, user: Any, item: Any) -> Explanation:
         """Why `item` is in `user`'s list: its rank, source and reason, and its largest contributors."""
         recs = self._path("recommendations")
-        user_id, item_id = self._typed(recs, "user_id", user), self._typed(recs, "item_id", item)
+        user_id = self._typed(recs, "user_id", user)
+        try:
+            item_id = self._typed(recs, "item_id", item)
+        except ConfigError:
+            item_id = None  # cannot be in the list: say so, with the list
         row = self.con.execute("SELECT user_id, item_id, rank, source, reason FROM read_parquet($p) "
                                "WHERE user_id = $u AND item_id = $i", {"p": str(recs), "u": user_id, "i": item_id}
                                ).fetchall()

@@ -39,6 +39,19 @@ from .templating import DIALECT
 
 DATA_SCHEMA = "sqlrec_data"  # tables live here; analysts read the views of the same name in `main`
 
+#: The views every snapshot has besides the published tables: name, description, (column, doc).
+SNAPSHOT_VIEWS = [
+    ("run_manifest", "One row: the run that produced this snapshot.",
+     [("run_id", "the run (also the folder name under runs/)"), ("project", "project.name"),
+      ("started_at", "when the run started (UTC)"), ("finished_at", "when it finished (UTC)"),
+      ("config_hash", "sha256 of the validated settings"), ("versions", "JSON: sqlrec, duckdb, sqlglot, ..."),
+      ("inputs", "JSON: each input's files, sizes and fingerprint"), ("vars", "JSON: the [vars] of the run")]),
+    ("run_stages", "One row per stage of the run: rows produced and seconds taken.",
+     [("stage", "the stage"), ("kind", "sql or python"), ("origin", "builtin or project"),
+      ("materialized", "table or view"), ("published", "true for outputs"), ("rows", "rows produced (-1: a view)"),
+      ("seconds", "time taken")]),
+]
+
 
 class OutputStore:
     def __init__(self, root: Path, keep_runs: int = 5):
@@ -211,7 +224,6 @@ def _manifest_tables(con, manifest: Mapping) -> None:
           "versions": json.dumps(manifest["versions"]), "inputs": json.dumps(manifest["inputs"]),
           "vars": json.dumps(manifest["vars"], default=str)})
     con.execute("CREATE VIEW run_manifest AS SELECT * FROM sqlrec_data.run_manifest")
-    con.execute("COMMENT ON VIEW run_manifest IS 'One row: the run that produced this snapshot.'")
     con.execute(f"""CREATE TABLE {DATA_SCHEMA}.run_stages (stage VARCHAR, kind VARCHAR, origin VARCHAR,
                     materialized VARCHAR, published BOOLEAN, rows BIGINT, seconds DOUBLE)""")
     rows = [(s["stage"], s["kind"], s["origin"], s["materialized"], s["published"], s["rows"], s["seconds"])
@@ -219,4 +231,7 @@ def _manifest_tables(con, manifest: Mapping) -> None:
     if rows:  # DuckDB's executemany refuses an empty list (a tuning run publishes no stages of its own)
         con.executemany(f"INSERT INTO {DATA_SCHEMA}.run_stages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute("CREATE VIEW run_stages AS SELECT * FROM sqlrec_data.run_stages")
-    con.execute("COMMENT ON VIEW run_stages IS 'One row per stage of the run: rows produced and seconds taken.'")
+    for view, description, columns in SNAPSHOT_VIEWS:
+        _comment(con, f"COMMENT ON VIEW {view} IS", description)
+        for column, doc in columns:
+            _comment(con, f"COMMENT ON COLUMN {exp.column(column, table=view).sql(DIALECT)} IS", doc)
