@@ -112,7 +112,8 @@ def test_lookups_run_nothing_and_load_no_pipeline(shop):
     user, _ = _a_user_and_item(shop)
     code = ("import sys; from sqlrec.cli import main; sys.argv = ['sqlrec', 'recommend', '--user', %r, '-p', %r];\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('jinja2', 'scipy', 'sqlrec.pipeline', 'pandas') if m in sys.modules))"
+            "heavy = ('jinja2', 'scipy', 'sqlrec.pipeline', 'pandas', 'pyarrow')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))"
             % (str(user), str(shop)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
@@ -263,7 +264,8 @@ def test_every_view_and_column_of_the_snapshot_is_documented(shop):
     try:
         views = con.execute("SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'main' "
                             "AND NOT internal").fetchall()
-        assert {"recommendations", "item_catalog", "user_profiles", "run_manifest", "run_stages"} <= {v for v, _ in views}
+        expected = {"recommendations", "item_catalog", "user_profiles", "run_manifest", "run_stages"}
+        assert expected <= {v for v, _ in views}
         assert all(comment for _, comment in views), [v for v, c in views if not c]
         undocumented = con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' "

@@ -214,13 +214,13 @@ def recommend(user: Any, project: PathLike = ".", k: int | None = None, explain:
     """`user`'s published list (rank, item_id, score, source, reason; with `explain`, the largest contributors).
     Ids may be given as text: `recommend("42")` finds an integer id."""
     with open_current(load_config(_config_path(project)).output_dir) as lookup:
-        return lookup.recommendations(user, k, explain)
+        return lookup.recommendations(user, k, explain).arrow()
 
 
 def similar(item: Any, project: PathLike = ".", k: int | None = None, source: str | None = None) -> pa.Table:
     """The items published as similar to `item` (source, rank, other_item_id, score)."""
     with open_current(load_config(_config_path(project)).output_dir) as lookup:
-        return lookup.similar(item, k, source)
+        return lookup.similar(item, k, source).arrow()
 
 
 def explain(user: Any, item: Any, project: PathLike = ".") -> Explanation:

@@ -21,8 +21,7 @@ from .config import CONFIG_FILE
 from .errors import EXIT_INTERNAL, SqlrecError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
+    from .lookups import Rows
     from .result import RunResult
 
 DEMO_DIR = "sqlrec-demo"  # as sqlrec.scaffold.DEMO_DIR (checked by a test), without importing the pipeline
@@ -415,8 +414,8 @@ def _config(project: Path | None):
     return load_config(path / CONFIG_FILE if path.is_dir() else path)
 
 
-def _emit(table: "pa.Table", fmt: str) -> None:
-    _emit_rows(table.column_names, table.to_pylist(), fmt)
+def _emit(found: "Rows", fmt: str) -> None:
+    _emit_rows(found.columns, found.dicts(), fmt)
 
 
 def _emit_rows(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> None:

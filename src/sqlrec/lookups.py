@@ -13,13 +13,33 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .errors import ConfigError
 from .layout import current_run_dir, read_manifest, table_path
 
 TOP_CONTRIBUTORS = 3  # what `recommend --explain` shows per item
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A lookup's answer: column names and rows. Plain Python, so a command line answer never loads pyarrow."""
+
+    columns: list[str]
+    rows: list[tuple]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def column(self, name: str) -> list[Any]:
+        index = self.columns.index(name)
+        return [row[index] for row in self.rows]
+
+    def arrow(self):
+        """As a pyarrow.Table (what the Python API returns)."""
+        import pyarrow as pa
+        return pa.Table.from_pylist(self.dicts()) if self.rows else pa.table({c: [] for c in self.columns})
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,7 @@ class Lookup:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def recommendations(self, user: Any, k: int | None = None, explain: bool = False) -> pa.Table:
+    def recommendations(self, user: Any, k: int | None = None, explain: bool = False) -> Rows:
         """The user's published list (rank, item_id, score, source, reason), the first `k` rows; with `explain`,
         a `because` column naming each item's largest contributors and their shares."""
         path = self._path("recommendations")
@@ -68,7 +88,7 @@ class Lookup:
         params = {"p": str(path), "u": user_id, "k": limit}
         query = ("SELECT rank, item_id, score, source, reason FROM read_parquet($p) WHERE user_id = $u AND rank <= $k "
                  "ORDER BY rank")
-        if explain:  # one query: building the column in Python would make pyarrow import pandas (~0.3 s)
+        if explain:
             query = ("SELECT r.*, b.because FROM (" + query + ") AS r LEFT JOIN ("
                      "SELECT item_id, string_agg(kind || ' ' || CAST(contributor AS VARCHAR) "
                      "|| CASE WHEN title IS NULL THEN '' ELSE ' (' || title || ')' END "
@@ -76,23 +96,22 @@ class Lookup:
                      "FROM read_parquet($e) WHERE user_id = $u AND rank <= $k AND position <= $top GROUP BY item_id"
                      ") AS b ON b.item_id = r.item_id ORDER BY r.rank")
             params.update(e=str(self._path("explanations")), top=TOP_CONTRIBUTORS)
-        rows = self.con.sql(query, params=params).to_arrow_table()
-        if rows.num_rows == 0:
+        rows = self._rows(query, params)
+        if not rows.rows:
             raise ConfigError(f"user {user} has no recommendations in the published run {self.run_id}",
                               hint="check the id; `sqlrec run` recommends for every user with events or in the "
                                    "users input")
         return rows
 
-    def similar(self, item: Any, k: int | None = None, source: str | None = None) -> pa.Table:
+    def similar(self, item: Any, k: int | None = None, source: str | None = None) -> Rows:
         """The items published as similar to `item` (source, rank, other_item_id, score), best first per source."""
         path = self._path("similar_items")
         item_id = self._typed(path, "item_id", item)
-        rows = self.con.sql(
+        rows = self._rows(
             "SELECT source, rank, other_item_id, score FROM read_parquet($p) "
             "WHERE item_id = $i AND rank <= $k AND ($s IS NULL OR source = $s) ORDER BY source, rank",
-            params={"p": str(path), "i": item_id, "k": k if k is not None else 2 ** 31 - 1, "s": source}
-        ).to_arrow_table()
-        if rows.num_rows == 0:
+            {"p": str(path), "i": item_id, "k": k if k is not None else 2 ** 31 - 1, "s": source})
+        if not rows.rows:
             sources = [r[0] for r in self.con.execute("SELECT DISTINCT source FROM read_parquet($p) ORDER BY 1",
                                                       {"p": str(path)}).fetchall()]
             if source is not None and source not in sources:
@@ -114,7 +133,7 @@ class Lookup:
                                "WHERE user_id = $u AND item_id = $i", {"p": str(recs), "u": user_id, "i": item_id}
                                ).fetchall()
         if not row:
-            listed = self.recommendations(user).column("item_id").to_pylist()  # raises for an unknown user
+            listed = self.recommendations(user).column("item_id")  # raises for an unknown user
             raise ConfigError(f"item {item} is not in user {user}'s list in the published run {self.run_id}",
                               hint="their list: " + ", ".join(str(i) for i in listed))
         found_user, found_item, rank, source, reason = row[0]
@@ -125,6 +144,11 @@ class Lookup:
         return Explanation(found_user, found_item, rank, source, reason,
                            [dict(zip(("kind", "contributor", "title", "share", "source"), c)) for c in contributors])
 
+    def _rows(self, query: str, params: dict[str, Any]) -> Rows:
+        cursor = self.con.execute(query, params)
+        columns = [d[0] for d in cursor.description]
+        return Rows(columns, cursor.fetchall())
+
     def _path(self, table: str) -> Path:
         if table not in self.tables:
             raise ConfigError(f"the published run {self.run_id} has no {table} table",
@@ -134,14 +158,16 @@ class Lookup:
     def _typed(self, path: Path, column: str, value: Any) -> Any:
         """`value` (often text from a command line) as the column's type, so the filter can use row-group
         statistics; an id that cannot have that type cannot be in the table."""
-        kind = pq.read_schema(path).field(column).type
-        if pa.types.is_integer(kind):
+        found = self.con.execute(f'SELECT typeof("{column}") FROM read_parquet($p) LIMIT 1', {"p": str(path)}
+                                 ).fetchall()
+        kind = found[0][0] if found else None
+        if kind in INTEGER_TYPES:
             try:
                 return int(str(value))
             except ValueError:
                 raise ConfigError(f"{column} {value!r} is not an id of this run: its {column}s are integers",
                                   hint=f"pass an integer {column}") from None
-        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if kind == "VARCHAR":
             return str(value)
         return value
 

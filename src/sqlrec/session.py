@@ -116,11 +116,11 @@ class ProjectSession:
 
     def recommend(self, user: Any, k: int | None = None, explain: bool = False) -> pa.Table:
         with self._lookup() as lookup:
-            return lookup.recommendations(user, k, explain)
+            return lookup.recommendations(user, k, explain).arrow()
 
     def similar(self, item: Any, k: int | None = None, source: str | None = None) -> pa.Table:
         with self._lookup() as lookup:
-            return lookup.similar(item, k, source)
+            return lookup.similar(item, k, source).arrow()
 
     def explain(self, user: Any, item: Any) -> Explanation:
         with self._lookup() as lookup:
