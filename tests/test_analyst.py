@@ -134,8 +134,8 @@ def test_published_tables_are_sorted_for_lookups(shop):
 
 
 def test_a_notebook_session_reads_every_output_as_arrow_duckdb_pandas_and_polars(shop):
-    pandas = pytest.importorskip("pandas", reason="pandas is an optional extra; pip install pandas")
-    polars = pytest.importorskip("polars", reason="polars is an optional extra; pip install polars")
+    import pandas  # in the test extra; optional for users (sqlrec[notebook])
+    import polars
     with sqlrec.open(shop) as project:
         assert {"recommendations", "similar_items", "popular_items"} <= set(project.outputs())
         arrow = project.table("recommendations")
