@@ -21,6 +21,7 @@ from conftest import world_project
 from sqlrec.cli import cli
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.errors import ConfigError, OutputCheckError
+from sqlrec.resources import builtin_dir
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_a_changed_column_fails_the_publish_until_the_contract_is_updated(tmp_pa
     sqlrec.run(folder, progress=False)
     current = os.readlink(folder / "out" / "current")
     published = (folder / "out" / "current" / "popular_items" / "data.parquet").read_bytes()
-    stage = (Path(sqlrec.__file__).parents[2] / "sql" / "publish" / "popular_items.sql").read_text()
+    stage = (builtin_dir("sql") / "publish" / "popular_items.sql").read_text()
     (folder / "sql" / "publish").mkdir(parents=True)
     (folder / "sql" / "publish" / "popular_items.sql").write_text(
         stage.replace("rank, score, users, events", "rank, CAST(score AS FLOAT) AS score, users")

@@ -15,7 +15,7 @@ WITH tokens AS (
     FROM {{ ref('int_item_tokens') }} AS t JOIN {{ ref('int_item_index') }} AS i ON i.item_id = t.item_id
 ),
 pairs AS MATERIALIZED (
-    SELECT a.item_ix, b.item_ix AS other_item_ix, sum(a.weight * b.weight) AS similarity
+    SELECT a.item_ix, b.item_ix AS other_item_ix, {% call exact_sum() %}a.weight * b.weight{% endcall %} AS similarity
     FROM tokens AS a
     JOIN tokens AS b ON b.token = a.token AND b.item_ix <> a.item_ix
     GROUP BY a.item_ix, b.item_ix

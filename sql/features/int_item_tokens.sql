@@ -30,7 +30,7 @@ weighted AS (
     FROM tf JOIN df ON df.token = tf.token CROSS JOIN n
     WHERE df.df <= {{ var('content_max_df', 0.5) | float }} * n.n_items AND df.df < n.n_items
 ),
-norms AS (SELECT item_id, sqrt(sum(w * w)) AS norm FROM weighted GROUP BY item_id)
+norms AS (SELECT item_id, sqrt({% call exact_sum() %}w * w{% endcall %}) AS norm FROM weighted GROUP BY item_id)
 SELECT w.item_id, w.token, w.w / n.norm AS weight
 FROM weighted AS w JOIN norms AS n ON n.item_id = w.item_id
 WHERE n.norm > 0

@@ -27,8 +27,9 @@ WITH final AS (
     LEFT JOIN {{ ref('int_candidates') }} AS c ON c.user_id = f.user_id AND c.item_id = f.item_id
 ),
 parts AS (  -- (user, item, source, share of the score): the blend's sources for tier 1, the row's source otherwise
-    SELECT f.user_id, f.item_id, b.source, b.contribution / sum(b.contribution) OVER (PARTITION BY f.user_id, f.item_id)
-           AS source_share
+    SELECT f.user_id, f.item_id, b.source,
+           b.contribution / CAST(sum(CAST(b.contribution AS DECIMAL(38, 15))) OVER (PARTITION BY f.user_id, f.item_id)
+                                 AS DOUBLE) AS source_share  -- exact sums: the same bits in any row order
     FROM final AS f
     JOIN {{ ref('int_blend_parts') }} AS b ON b.user_id = f.user_id AND b.item_id = f.item_id
     WHERE f.tier = 1 AND b.contribution > 0
@@ -86,13 +87,16 @@ terms AS (  -- (user, item, source, kind, contributor, weight): what each source
 ),
 shared AS (
     SELECT p.user_id, p.item_id, p.source, t.kind, t.contributor,
-           p.source_share * t.weight / sum(t.weight) OVER (PARTITION BY p.user_id, p.item_id, p.source) AS share
+           p.source_share * t.weight
+               / CAST(sum(CAST(t.weight AS DECIMAL(38, 15))) OVER (PARTITION BY p.user_id, p.item_id, p.source)
+                      AS DOUBLE) AS share
     FROM parts AS p
     JOIN terms AS t ON t.user_id = p.user_id AND t.item_id = p.item_id AND t.source = p.source
     WHERE t.weight > 0
 ),
 combined AS (  -- a history item may contribute through several sources
-    SELECT user_id, item_id, max(source) AS source, kind, contributor, sum(share) AS share
+    SELECT user_id, item_id, max(source) AS source, kind, contributor,
+           {% call exact_sum() %}share{% endcall %} AS share
     FROM shared
     GROUP BY user_id, item_id, kind, contributor
 ),

@@ -17,6 +17,7 @@ import sqlglot
 
 from . import __version__
 from .checks import check_columns, check_published
+from .output_checks import TABLE as RECOMMENDATIONS, check_recommendations
 from .config import Config
 from .engines.duckdb import DuckDBEngine, StageStats
 from .errors import StageRunError
@@ -32,6 +33,7 @@ from .result import RunResult
 Reporter = Callable[[str], None]
 
 
+LIST_COLUMNS = ("user_id", "item_id", "score", "rank", "source")  # what the list checks read
 EVALUATION_FOLDER = "evaluation"  # `sqlrec evaluate` publishes under <output>/evaluation/, beside the run's outputs
 
 
@@ -102,6 +104,10 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         published = [project.stages[n] for n in plan.published]
         for stage in published:
             check_published(engine, stage, stats[stage.name].rows)
+        sanity = {}
+        if RECOMMENDATIONS in plan.published and \
+                set(LIST_COLUMNS) <= set(engine.columns(RECOMMENDATIONS)):
+            sanity = check_recommendations(engine, config.vars, str(project.stages[RECOMMENDATIONS].path))
         for stage in published:
             engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name), stage.header.row_order)
         if key is not None:
@@ -112,6 +118,8 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     new_contract = contract.check({s.name: table_path(publish_dir, s.name) for s in published}) if contract else None
     manifest = _manifest(run_id, config, project, plan, fingerprints, checked, stats, started_at)
     manifest["mode"] = mode
+    if sanity:
+        manifest["output_checks"] = {RECOMMENDATIONS: sanity}
     if mode == "run":
         manifest["refresh"] = {"incremental": update is not None, "reason": why,
                                "new_files": list(update.new_files) if update else []}
