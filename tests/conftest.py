@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import textwrap
 from datetime import datetime, timedelta, timezone
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import duckdb
 import pytest
 
 BASE_CONFIG = """
@@ -107,3 +109,21 @@ def world_inputs(folder: Path | str) -> str:
 def world_project(folder: Path | str) -> str:
     """world_inputs, and an `out` output folder and no progress lines: the head of a test project's sqlrec.toml."""
     return world_inputs(folder) + '[output]\npath = "out"\n[engine]\nprogress = false\n'
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every published file (following `current`) and its content hash; excludes the lock file."""
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name != ".lock":
+            digest[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest["current ->"] = os.readlink(root / "current")
+    return digest
+
+
+def snapshot_run_id(path: Path) -> str:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.sql("SELECT run_id FROM run_manifest").fetchall()[0][0]
+    finally:
+        con.close()

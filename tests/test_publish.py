@@ -10,34 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
 
 import sqlrec
+from conftest import snapshot_run_id, tree_digest
 from sqlrec.resources import builtin_dir
 from sqlrec.errors import LockError, OutputCheckError, StageRunError
 
 from conftest import SMALL_EVENTS, write_events
-
-
-def _tree_digest(root: Path) -> dict[str, str]:
-    """Every published file (following `current`) and its content hash; excludes the lock file."""
-    digest = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != ".lock":
-            digest[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    digest["current ->"] = os.readlink(root / "current")
-    return digest
-
-
-def _snapshot_run_id(path: Path) -> str:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.sql("SELECT run_id FROM run_manifest").fetchall()[0][0]
-    finally:
-        con.close()
 
 
 def test_run_publishes_parquet_snapshot_and_manifest(project):
@@ -70,7 +52,7 @@ def test_run_publishes_parquet_snapshot_and_manifest(project):
 
 def test_failing_stage_leaves_previous_outputs_identical(project):
     sqlrec.run(project.root, progress=False)
-    before = _tree_digest(project.out)
+    before = tree_digest(project.out)
     # Fails at run time (not at parse time): the cast only breaks on real rows, after earlier stages ran.
     project.write("sql/publish/popular_items.sql", """
         -- columns: item_id
@@ -79,13 +61,13 @@ def test_failing_stage_leaves_previous_outputs_identical(project):
     with pytest.raises(StageRunError) as info:
         sqlrec.run(project.root, progress=False)
     assert "popular_items" in str(info.value)
-    assert _tree_digest(project.out) == before
+    assert tree_digest(project.out) == before
     assert not (project.out / ".staging").exists() or not any((project.out / ".staging").iterdir())
 
 
 def test_failed_output_check_publishes_nothing(project):
     sqlrec.run(project.root, progress=False)
-    before = _tree_digest(project.out)
+    before = tree_digest(project.out)
     project.write("sql/publish/popular_items.sql", """
         -- unique: item_id
         -- columns: item_id
@@ -93,7 +75,7 @@ def test_failed_output_check_publishes_nothing(project):
     """)
     with pytest.raises(OutputCheckError, match=r"\(item_id\) is not unique: item_id=10 appears 4 times"):
         sqlrec.run(project.root, progress=False)
-    assert _tree_digest(project.out) == before
+    assert tree_digest(project.out) == before
 
 
 def test_not_null_check_shows_an_example_row(project):
@@ -126,7 +108,7 @@ def test_second_run_switches_current_and_prunes_old_runs(make_project):
     ids = [sqlrec.run(project.root, progress=False).run_id for _ in range(3)]
     assert sorted(p.name for p in (project.out / "runs").iterdir()) == ids[1:]
     assert os.readlink(project.out / "current") == f"runs/{ids[-1]}"
-    assert _snapshot_run_id(project.out / "sqlrec.duckdb") == ids[-1]
+    assert snapshot_run_id(project.out / "sqlrec.duckdb") == ids[-1]
 
 
 def test_result_of_an_earlier_run_stays_pinned_to_it(project):
@@ -140,12 +122,12 @@ def test_result_of_an_earlier_run_stays_pinned_to_it(project):
 
 def test_a_second_run_while_one_holds_the_lock_exits_with_lock_error(project):
     sqlrec.run(project.root, progress=False)
-    before = _tree_digest(project.out)
+    before = tree_digest(project.out)
     with open(project.out / ".lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(LockError, match="another sqlrec run is publishing"):
             sqlrec.run(project.root, progress=False)
-    assert _tree_digest(project.out) == before
+    assert tree_digest(project.out) == before
 
 
 SLOW_STAGE = '''
@@ -162,7 +144,7 @@ def slow(tables, vars):
 
 def test_killed_run_leaves_outputs_readable_and_next_run_cleans_up(project):
     first = sqlrec.run(project.root, progress=False)
-    before = _tree_digest(project.out)
+    before = tree_digest(project.out)
     marker = project.root / "started.txt"
     project.write("python/slow.py", SLOW_STAGE)
     project.write("sql/publish/slow_out.sql", "-- columns: item_id\nSELECT item_id FROM {{ ref('slow') }}\n")
@@ -181,9 +163,9 @@ def test_killed_run_leaves_outputs_readable_and_next_run_cleans_up(project):
         child.wait()
         child.stderr.close()
 
-    after = _tree_digest(project.out)
+    after = tree_digest(project.out)
     assert {k: v for k, v in after.items() if not k.startswith(".staging")} == before
-    assert _snapshot_run_id(project.out / "sqlrec.duckdb") == first.run_id
+    assert snapshot_run_id(project.out / "sqlrec.duckdb") == first.run_id
     rows = duckdb.sql("SELECT count(*) FROM read_parquet($glob)",
                       params={"glob": str(project.out / "current" / "*" / "*.parquet")}).fetchall()
     assert rows[0][0] > 0
@@ -222,7 +204,7 @@ def test_reader_holding_the_snapshot_does_not_block_the_next_run(project):
     try:
         assert reader.stdout.readline().strip() == first.run_id
         second = sqlrec.run(project.root, progress=False)
-        assert _snapshot_run_id(project.out / "sqlrec.duckdb") == second.run_id
+        assert snapshot_run_id(project.out / "sqlrec.duckdb") == second.run_id
         out, err = reader.communicate("\n", timeout=60)
     finally:
         reader.kill()
