@@ -52,13 +52,13 @@ def test_missing_required_path(project):
 
 
 def test_missing_file_names_key_and_file(project):
-    message = _error(project, '[inputs.events]\npath = "data/nope.parquet"\n')
+    message = _error(project, '[inputs.events]\npath = "data/nope.parquet"\n', DataError)
     assert "`inputs.events.path` = 'data/nope.parquet' matches no file" in message
     assert "nope.parquet" in message and str(project.config) in message
 
 
 def test_glob_matching_nothing(project):
-    message = _error(project, '[inputs.events]\npath = "data/*.csv"\n')
+    message = _error(project, '[inputs.events]\npath = "data/*.csv"\n', DataError)
     assert "matches no file" in message
 
 

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
@@ -570,6 +571,13 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
                           f"got {_show(weight_range)}", hint="e.g. weight_range = [0, 100]")
     else:
         weight_range = (float(weight_range[0]), float(weight_range[1]))
+    zone = values["naive_timezone"]
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}: `{key}.naive_timezone` = {zone!r} is not a time zone name",
+                              hint='use an IANA name such as "Europe/London" or "America/New_York"') from None
     fmt_ts = values["ts_format"]
     if fmt_ts is not None and not (fmt_ts in EPOCH_UNITS or "%" in fmt_ts):
         raise ConfigError(f"{where}: `{key}.ts_format` must be a strptime format (with % codes) or one of "
@@ -618,7 +626,7 @@ def _section(raw: Any, spec: Mapping[str, Key], key: str, where: str) -> dict:
                               hint=k.doc or None)
         if k.choices and value not in k.choices:
             raise ConfigError(f"{where}: `{full}` must be {_expected_form(k)}, got {_show(value)}"
-                              + _did_you_mean(str(value), [str(c) for c in k.choices]))
+                              + _did_you_mean(str(value), [str(c) for c in k.choices]), hint=k.doc or None)
         values[name] = value
     return values
 

@@ -37,6 +37,7 @@ from .sql_lint import FORBIDDEN_FUNCTIONS
 FILE, ROW = "__file", "__row"  # where each row came from: for examples in errors and for first/last
 SOURCE_PREFIX = "__src_"  # the unconverted value of a converted column, for examples of values that failed
 ID_COLUMNS = ("user_id", "item_id")
+MAX_ID_CHARS = 1_000
 TIME_COLUMNS = ("ts", "launched_at", "signup_at")
 DEFAULT_EARLIEST = "1990-01-01"
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -124,7 +125,7 @@ class _InputCheck:
         if not rows:
             return 0, ""
         *values, file, row, count = rows[0]
-        fields = ", ".join(f"{c}: {v!r}" for c, v in zip(shown, values))
+        fields = ", ".join(f"{c}: {_shown_value(v)}" for c, v in zip(shown, values))
         return count, f"row {row + 1:,} of {file}: {{{fields}}}"
 
     def _types(self, relation: exp.Expression) -> dict[str, str]:
@@ -165,6 +166,10 @@ class _InputCheck:
             try:
                 schema = self._fetch(f"DESCRIBE {_sql(exp.select('*').from_(reader(single)))}")
             except duckdb.Error as exc:
+                if "not utf-8 encoded" in str(exc):
+                    raise DataError(f"{self._where([str(path)])}: cannot read the file: its text is not UTF-8 "
+                                    f"({_first_line(exc)})",
+                                    hint=self._fix("encoding", '"latin-1"') + " (the file's own encoding)") from None
                 raise DataError(
                     f"{self._where([str(path)])}: cannot read the file: {_first_line(exc)}",
                     hint=f"the file may be truncated or not {self.spec.format}; replace it, or leave it out of "
@@ -250,8 +255,9 @@ class _InputCheck:
         if canonical in ID_COLUMNS:
             if kind in INTEGER_TYPES:
                 return exp.cast(value, "BIGINT")
-            if kind == "VARCHAR":
-                return None
+            if kind == "VARCHAR":  # an id longer than this is a broken file or a wrong mapping, not an id
+                short = exp.LTE(this=exp.func("length", value), expression=exp.Literal.number(MAX_ID_CHARS))
+                return exp.Case(ifs=[exp.If(this=short, true=value)])
             if kind in ("FLOAT", "DOUBLE", "REAL") or kind.startswith("DECIMAL"):
                 # Float ids (CustomerID read by pandas as 17850.0) are whole numbers or not ids at all.
                 whole = exp.EQ(this=value, expression=exp.func("trunc", value))
@@ -372,8 +378,9 @@ class _InputCheck:
             others = [c for c in visible if c != column]
             count, example = self._example(failed, [SOURCE_PREFIX + column] + others)
             example = example.replace(f"{SOURCE_PREFIX}{column}:", f"{source}:", 1)
-            target = ("a timestamp" if column in TIME_COLUMNS else "an id" if column in ID_COLUMNS
-                      else self.canonical.get(column) or "its type")
+            target = ("a timestamp" if column in TIME_COLUMNS
+                      else f"an id (a whole number, or text of at most {MAX_ID_CHARS:,} characters)"
+                      if column in ID_COLUMNS else self.canonical.get(column) or "its type")
             if count:
                 if column in TIME_COLUMNS:
                     hint = self._fix("ts_format", '"%d/%m/%Y %H:%M"') + " (or epoch_s for Unix seconds)"
@@ -546,3 +553,10 @@ class _InputCheck:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _shown_value(value: Any) -> str:
+    """A value for an error message: long text is cut, with its length."""
+    if isinstance(value, str) and len(value) > 80:
+        return repr(value[:60]) + f"... ({len(value):,} characters)"
+    return repr(value)

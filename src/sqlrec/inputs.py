@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from .config import Config, InputSpec
-from .errors import ConfigError
+from .errors import DataError
 from .templating import INPUT_PREFIX
 
 _CHUNK = 1 << 20
@@ -44,7 +44,7 @@ def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, R
             else:
                 matches = [full] if full.is_file() else []
             if not matches:
-                raise ConfigError(
+                raise DataError(
                     f"{config.source}: `inputs.{name}.path` = {pattern!r} matches no file (looked for {full})",
                     hint="paths are relative to the folder holding sqlrec.toml; globs like data/*.parquet work")
             files.extend(p.resolve() for p in matches)

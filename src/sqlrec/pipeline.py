@@ -20,7 +20,7 @@ from .checks import check_columns, check_published
 from .output_checks import TABLE as RECOMMENDATIONS, check_recommendations
 from .config import Config
 from .engines.duckdb import DuckDBEngine, StageStats
-from .errors import StageRunError
+from .errors import SqlrecError, StageRunError
 from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
@@ -159,6 +159,8 @@ def _run_python(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> 
     tables = {name: engine.arrow(name, stage.reads.get(name)) for name in planned.deps}
     try:
         result = stage.func(tables, {k: v for k, v in config.vars.items() if k in stage.vars})
+    except SqlrecError:
+        raise  # the stage said what is wrong (a var, an input) and how to fix it
     except Exception as exc:
         raise StageRunError(f"python stage {stage.name} ({stage.path}) raised {type(exc).__name__}: {exc}",
                             hint="run it with --debug for the traceback") from exc

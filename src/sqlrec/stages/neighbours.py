@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..arrays import to_arrow, to_numpy
+from ..errors import ConfigError
 from ..python_stages import python_stage
 
 COLUMNS = ["user_ix", "item_ix", "score"]
@@ -40,7 +41,8 @@ def whole_var(vars: Mapping[str, Any], name: str, default: int, least: int) -> i
     """vars[name] (or `default`), checked to be a whole number of at least `least`."""
     value = vars.get(name, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ValueError(f"vars.{name} must be a whole number of at least {least}, got {value!r}")
+        raise ConfigError(f"vars.{name} must be a whole number of at least {least}, got {value!r}",
+                          hint=f"set {name} = {max(default, least)} (or another whole number) under [vars]")
     return value
 
 
