@@ -1,6 +1,7 @@
 -- The sizes of the train and test splits, and the leakage check: `leaked_rows` counts test events that also sit in
 -- training, plus, for the time split, training events at or after the cut-off. The run fails unless it is 0.
 -- grain: one row per split
+-- unique: split
 -- inputs: eval_split
 -- zero: leaked_rows
 -- columns:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .contract import OutputContract
 
 CONFIG_FILE = "sqlrec.toml"
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+NAME_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")  # \Z, not $: "$" also matches before a final newline
 
 #: Canonical columns of each well-known input and their SQL types; a project maps its own column names onto these.
 #: An optional column the data lacks is bound as a typed NULL, so stages can rely on every canonical column.
@@ -50,7 +50,7 @@ MEASURE_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({"events": ("w
 DUPLICATE_POLICIES = ("error", "first", "last", "sum", "max")
 #: `ts_format` values for numeric timestamps: seconds, milliseconds or microseconds since 1970-01-01 UTC.
 EPOCH_UNITS: Mapping[str, int] = MappingProxyType({"epoch_s": 1, "epoch_ms": 1_000, "epoch_us": 1_000_000})
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB) *\Z", re.IGNORECASE)
 
 #: Columns a well-known input cannot do without (after mapping).
 REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -128,6 +128,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "threads": Key((int,), None, "DuckDB worker threads (default: all cores)."),
         "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM)."),
         "temp_directory": Key((str,), ".sqlrec/tmp", "Where large joins spill to disk, relative to the project."),
+        "max_temp_size": Key((str,), None, "The most a run may spill to temp_directory, e.g. \"50GB\" (default: "
+                             "90% of the disk's free space); a run that needs more stops with an error."),
         "progress": Key((bool,), True, "Show a progress line for long stages when writing to a terminal."),
     },
     "stages.*": {
@@ -246,6 +248,7 @@ class EngineSpec:
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str = ".sqlrec/tmp"
+    max_temp_size: str | None = None
     progress: bool = True
 
 
@@ -263,7 +266,7 @@ class StageSettings:
     enabled: bool | None = None  # None: as the stage's header says (on, unless it says `enabled: false`)
 
 
-VARIANT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+VARIANT_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 MAX_VARIANTS = 26
 BUCKETS = 10_000  # assignment buckets: holdout shares are multiples of 1 / BUCKETS
 
@@ -380,9 +383,10 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         raise ConfigError(f"{where}: `output.keep_runs` must be at least 1, got {output['keep_runs']}")
     if engine["threads"] is not None and engine["threads"] < 1:
         raise ConfigError(f"{where}: `engine.threads` must be at least 1, got {engine['threads']}")
-    if engine["memory_limit"] is not None and not _MEMORY.match(engine["memory_limit"]):
-        raise ConfigError(f"{where}: `engine.memory_limit` must be a size such as \"8GB\" or \"512MiB\", "
-                          f"got {engine['memory_limit']!r}", hint="units: KB, MB, GB, TB, KiB, MiB, GiB, TiB")
+    for size in ("memory_limit", "max_temp_size"):
+        if engine[size] is not None and not _MEMORY.match(engine[size]):
+            raise ConfigError(f"{where}: `engine.{size}` must be a size such as \"8GB\" or \"512MiB\", "
+                              f"got {engine[size]!r}", hint="units: KB, MB, GB, TB, KiB, MiB, GiB, TiB")
 
     inputs_raw = _table(data.get("inputs", {}), "inputs", where)
     inputs = {name: _input(name, raw, where) for name, raw in inputs_raw.items()}

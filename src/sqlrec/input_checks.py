@@ -25,11 +25,12 @@ from typing import Any, Mapping
 
 import duckdb
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from .config import (CANONICAL_COLUMNS, DEFAULT_UNIQUE_KEYS, EPOCH_UNITS, MEASURE_COLUMNS, REQUIRED_COLUMNS,
                      Config, InputSpec)
-from .errors import ConfigError, DataError
+from .engines.duckdb import resource_hint
+from .errors import ConfigError, DataError, StageRunError
 from .inputs import ResolvedInput, reader
 from .templating import DIALECT
 from .sql_lint import FORBIDDEN_FUNCTIONS
@@ -222,7 +223,7 @@ class _InputCheck:
         key = self.spec.key("filter")
         try:
             tree = exp.maybe_parse(text, dialect=DIALECT, into=exp.Condition)
-        except ParseError as exc:
+        except (ParseError, TokenError) as exc:  # an unclosed quote fails in the tokenizer
             raise ConfigError(f"{self.config.source}: `{key}` is not a SQL expression: {_first_line(exc)}",
                               hint="write one condition over your columns, e.g. \"Quantity > 0\"") from None
         if tree.find(exp.Query, exp.Subquery, exp.Table) is not None or isinstance(tree, exp.Query):
@@ -362,6 +363,10 @@ class _InputCheck:
         try:
             self.con.execute(sql)
         except duckdb.Error as exc:
+            engine = self.config.engine
+            hint = resource_hint(exc, engine, self.config.root / engine.temp_directory)
+            if hint:  # out of memory or disk: nothing wrong with the data
+                raise StageRunError(f"{self._where()}: cannot check the data: {_first_line(exc)}", hint=hint) from None
             raise DataError(f"{self._where()}: cannot read the data: {_first_line(exc)}",
                             hint="check the file and the input's format options in sqlrec.toml") from None
 

@@ -27,7 +27,7 @@ from .plan import Plan, PlannedStage, build_plan
 from .project import Project, load_project
 from . import refresh
 from .layout import current_run_dir, table_path
-from .publish import OutputStore, build_snapshot, new_run_id, write_manifest
+from .publish import OutputStore, build_snapshot, new_run_id, publishing_errors, write_manifest
 from .result import RunResult
 
 Reporter = Callable[[str], None]
@@ -123,9 +123,10 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     if mode == "run":
         manifest["refresh"] = {"incremental": update is not None, "reason": why,
                                "new_files": list(update.new_files) if update else []}
-    write_manifest(publish_dir, manifest)
-    build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
-    run_dir = store.commit(run_id, staging)
+    with publishing_errors(store.root):
+        write_manifest(publish_dir, manifest)
+        build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
+        run_dir = store.commit(run_id, staging)
     if new_contract is not None:
         contract.save(new_contract)
     if mode == "run":

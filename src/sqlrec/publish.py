@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from .contract import OutputContract
-from .errors import LockError
+from .errors import LockError, StageRunError
 from .layout import CURRENT, MANIFEST, RUNS, SNAPSHOT, STAGING, table_path
 from .project import Stage
 from .templating import DIALECT
@@ -142,6 +142,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def publishing_errors(root: Path):
+    """A full disk or a read-only folder while publishing is a runtime error that says where, not a crash; the
+    caller removes the staged run, so the last published outputs stay as they were."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        raise StageRunError(f"cannot publish to {root}: {str(exc).strip().splitlines()[0]}",
+                            hint=f"free disk space in {root} (or make it writable); the last published outputs "
+                                 "are untouched") from None
+
+
 def new_run_id() -> str:
     now = datetime.now(timezone.utc)
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z"
@@ -170,9 +182,10 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
             full = {"inputs": {}, "stages": [], **manifest, "run_id": run_id,
                     "finished_at": datetime.now(timezone.utc).isoformat(),
                     "published": [stage.name for stage, _ in tables]}
-            write_manifest(publish, full)
-            build_snapshot(staging / "sqlrec.duckdb", publish, [stage for stage, _ in tables], full)
-            final = store.commit(run_id, staging)
+            with publishing_errors(root):
+                write_manifest(publish, full)
+                build_snapshot(staging / "sqlrec.duckdb", publish, [stage for stage, _ in tables], full)
+                final = store.commit(run_id, staging)
             if new_contract is not None:
                 contract.save(new_contract)
             return final

@@ -14,7 +14,7 @@ from typing import Collection
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 
 from .dialects import DIALECTS
 from .errors import TemplateError
@@ -34,6 +34,9 @@ def parse_stage(sql: str, stage: str, path: Path | str, known: Collection[str]) 
     where = f"stage {stage} ({path})"
     try:
         statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except TokenError as exc:  # an unclosed quote or comment in a project's stage
+        raise TemplateError(f"{where}: the SQL cannot be read: {exc}",
+                            hint=f"see the SQL as rendered with `sqlrec render {stage}`") from None
     except ParseError as exc:
         raise TemplateError(_describe_parse_error(exc, sql, where),
                             hint=f"see the SQL as rendered with `sqlrec render {stage}`") from None

@@ -45,6 +45,9 @@ class DuckDBEngine:
             config["threads"] = spec.threads
         if spec.memory_limit:
             config["memory_limit"] = spec.memory_limit
+        if spec.max_temp_size:
+            config["max_temp_directory_size"] = spec.max_temp_size
+        self.spec, self.temp_directory = spec, temp_directory
         try:
             self.con = duckdb.connect(str(database) if database else ":memory:", config=config)
         except duckdb.Error as exc:
@@ -82,9 +85,13 @@ class DuckDBEngine:
                 self.con.execute(f"CREATE OR REPLACE {kind} {_q(name)} AS {sql}")  # name is quoted by sqlglot
         except duckdb.Error as exc:
             raise StageRunError(f"stage {name} ({where}) failed in DuckDB: {_first_line(exc)}",
-                                hint=f"inspect the SQL with `sqlrec render {name}`") from None
+                                hint=self._resource_hint(exc) or f"inspect the SQL with `sqlrec render {name}`") \
+                from None
         rows = self.count(name) if kind == "TABLE" else -1
         return StageStats(rows=rows, seconds=time.perf_counter() - started)
+
+    def _resource_hint(self, exc: Exception) -> str | None:
+        return resource_hint(exc, self.spec, self.temp_directory)
 
     def store_arrow(self, name: str, table: pa.Table) -> int:
         self.con.register("__sqlrec_arrow", table)
@@ -118,9 +125,27 @@ class DuckDBEngine:
         query = exp.select("*").from_(exp.to_table(name, quoted=True))
         if order_by:
             query = query.order_by(*(exp.column(c, quoted=True) for c in order_by))
-        self.con.execute(f"COPY ({query.sql(DIALECT)}) TO $path (FORMAT parquet, COMPRESSION zstd)",
-                         {"path": str(path)})
+        try:
+            self.con.execute(f"COPY ({query.sql(DIALECT)}) TO $path (FORMAT parquet, COMPRESSION zstd)",
+                             {"path": str(path)})
+        except duckdb.Error as exc:
+            raise StageRunError(f"cannot write output {name} to {path}: {_first_line(exc)}",
+                                hint=self._resource_hint(exc) or "check that the output folder is writable and "
+                                     "has free space; the last published outputs are untouched") from None
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def resource_hint(exc: Exception, spec: EngineSpec, temp_directory: Path | str) -> str | None:
+    """What to change when DuckDB ran out of memory or disk, rather than out of correct SQL (None otherwise)."""
+    text = str(exc)
+    if "max_temp_directory_size" in text or "No space left" in text or "disk" in text.lower() and "space" in text:
+        return (f"the run needs more spill space than it may use in {temp_directory}: free disk space there, "
+                f"raise [engine] max_temp_size (now {spec.max_temp_size or 'the default'}), or point "
+                "[engine] temp_directory at a larger disk")
+    if "Out of Memory" in text or "memory limit" in text.lower():
+        return (f"raise [engine] memory_limit (now {spec.memory_limit or 'the default, 80% of RAM'}), or "
+                "fewer [engine] threads; large stages spill to [engine] temp_directory when they can")
+    return None
