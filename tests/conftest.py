@@ -106,9 +106,25 @@ def world_inputs(folder: Path | str) -> str:
                      for name in ("events", "items", "users")) + "\n"
 
 
-def world_project(folder: Path | str) -> str:
-    """world_inputs, and an `out` output folder and no progress lines: the head of a test project's sqlrec.toml."""
-    return world_inputs(folder) + '[output]\npath = "out"\n[engine]\nprogress = false\n'
+def world_project(folder: Path | str, output: str = "", engine: str = "") -> str:
+    """world_inputs, and an `out` output folder and no progress lines: the head of a test project's sqlrec.toml.
+    `output` and `engine` are more lines for those sections, e.g. 'keep_runs = 10\n'."""
+    return world_inputs(folder) + f'[output]\npath = "out"\n{output}[engine]\nprogress = false\n{engine}'
+
+
+def generated_world(tmp_path_factory, users: int, items: int, events: int, seed: int) -> Path:
+    """A synthetic retail world (sqlrec generate) in a new folder of the session's tmp dir."""
+    from sqlrec.datagen import WorldSize, generate
+    folder = tmp_path_factory.mktemp("world")
+    generate(folder, WorldSize(users=users, items=items, events=events, seed=seed))
+    return folder
+
+
+def project_on(world: Path, root: Path, output: str = "", engine: str = "", extra: str = "") -> Path:
+    """A project folder at `root` reading `world`, with world_project's settings and `extra` lines at the end."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sqlrec.toml").write_text(world_project(world, output, engine) + extra)
+    return root
 
 
 def tree_digest(root: Path) -> dict[str, str]:

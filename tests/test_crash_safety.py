@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 import sqlrec
-from conftest import snapshot_run_id, world_project
+from conftest import generated_world, project_on, snapshot_run_id, world_project
 from sqlrec.datagen import WorldSize, generate
 
 KILLS = int(os.environ.get("SQLREC_KILLS", 30))
@@ -28,16 +28,11 @@ READS = int(os.environ.get("SQLREC_READS", 1000))
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("world")
-    generate(folder, WorldSize(users=300, items=60, events=5_000, seed=2))
-    return folder
+    return generated_world(tmp_path_factory, users=300, items=60, events=5_000, seed=2)
 
 
 def _project(world: Path, root: Path, keep_runs: int = 3) -> Path:
-    root.mkdir(parents=True)
-    (root / "sqlrec.toml").write_text(world_project(world).replace('[output]\npath = "out"\n',
-                                                                   f'[output]\npath = "out"\nkeep_runs = {keep_runs}\n'))
-    return root
+    return project_on(world, root, output=f"keep_runs = {keep_runs}\n")
 
 
 def _run_command(root: Path) -> list[str]:

@@ -13,9 +13,8 @@ import duckdb
 import pytest
 
 import sqlrec
-from conftest import world_project
+from conftest import generated_world, world_project
 from sqlrec.config import load_config
-from sqlrec.datagen import WorldSize, generate
 from sqlrec.errors import ConfigError, DataError, SqlrecError, TemplateError
 from sqlrec.plan import render_one
 from sqlrec.project import load_project
@@ -151,9 +150,7 @@ def test_hostile_experiment_salts_stay_literals(starter):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("world")
-    generate(folder, WorldSize(users=200, items=50, events=3_000, seed=5))
-    return folder
+    return generated_world(tmp_path_factory, users=200, items=50, events=3_000, seed=5)
 
 
 def _tree(root: Path) -> set[str]:

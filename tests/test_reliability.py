@@ -14,23 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 
 import sqlrec
-from conftest import world_project
-from sqlrec.datagen import WorldSize, generate
+from conftest import generated_world, project_on
 from sqlrec.errors import OutputCheckError
 from sqlrec.resources import builtin_dir
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("world")
-    generate(folder, WorldSize(users=400, items=90, events=10_000, seed=21))
-    return folder
+    return generated_world(tmp_path_factory, users=400, items=90, events=10_000, seed=21)
 
 
 def _project(world: Path, root: Path, extra: str = "") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "sqlrec.toml").write_text(world_project(world) + extra)
-    return root
+    return project_on(world, root, extra=extra)
 
 
 def _override_recommendations(root: Path, select: str) -> None:

@@ -91,8 +91,16 @@ _var_option = click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE"
                            help="Override a [vars] entry; VALUE is read as TOML (10, 0.5, \"text\", [1, 2]).")
 _contract_option = click.option("--update-contract", is_flag=True,
                                 help="Accept changed output columns and record them in the output contract.")
+_progress_option = click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
 _set_option = click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                            help="Override any sqlrec.toml key, e.g. --set inputs.events.path=/data/events.parquet.")
+
+
+def _pipeline_options(command):
+    """What every command that runs the pipeline and publishes takes: project, vars, settings, progress, contract."""
+    for option in (_contract_option, _progress_option, _set_option, _var_option, _project_option):
+        command = option(command)
+    return command
 
 
 def _parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict:
@@ -124,15 +132,11 @@ def init(folder: Path, no_data: bool) -> None:
 
 
 @cli.command()
-@_project_option
-@_var_option
-@_set_option
+@_pipeline_options
 @click.option("--demo", is_flag=True, help="Run the built-in demo project (written to --demo-dir first).")
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path(DEMO_DIR), show_default=True,
               help="Where the demo project is written and run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
-@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-@_contract_option
 @_example("sqlrec run --demo",
           "sqlrec run -p shop",
           "sqlrec run --var k=20 --set inputs.events.path=/data/events/*.parquet")
@@ -239,11 +243,7 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@_project_option
-@_var_option
-@_set_option
-@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-@_contract_option
+@_pipeline_options
 @_example("sqlrec evaluate", "sqlrec evaluate --set evaluate.split=last_n --set evaluate.last_n=2")
 def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
              update_contract: bool) -> None:
@@ -269,11 +269,7 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
 
 
 @cli.command()
-@_project_option
-@_var_option
-@_set_option
-@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-@_contract_option
+@_pipeline_options
 @_example("sqlrec tune", "sqlrec tune --set tune.metric=recall")
 def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
          update_contract: bool) -> None:
@@ -289,13 +285,9 @@ def tune(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...]
 
 @cli.command()
 @click.argument("name", required=False)
-@_project_option
-@_var_option
-@_set_option
+@_pipeline_options
 @click.option("--simulate/--no-simulate", default=None,
               help="Run the simulated online test (default: when the events are a generated world with truth/).")
-@click.option("--no-progress", is_flag=True, help="Never draw progress lines.")
-@_contract_option
 @_example("sqlrec experiment", "sqlrec experiment strategies --no-simulate")
 def experiment(name: str | None, project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
                simulate: bool | None, no_progress: bool, update_contract: bool) -> None:
@@ -410,8 +402,7 @@ def explain(user: str, item: str, fmt: str, project: Path | None) -> None:
 
 def _config(project: Path | None):
     from .config import load_config
-    path = _project_dir(project)
-    return load_config(path / CONFIG_FILE if path.is_dir() else path)
+    return load_config(_project_dir(project))
 
 
 def _emit(found: "Rows", fmt: str) -> None:

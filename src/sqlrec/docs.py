@@ -251,7 +251,7 @@ def _cell(text: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return "\n".join(line for line in text.replace("\b\n", "").splitlines()).strip()
+    return text.replace("\b\n", "").strip()  # click's \b (keep this paragraph unwrapped) is not for Markdown
 
 
 def _dedent(text: str) -> str:

@@ -14,7 +14,7 @@ lists, the share of rows and users served by the cold-start cascade or pins) goe
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .engines.duckdb import DuckDBEngine
 from .errors import OutputCheckError
@@ -22,8 +22,10 @@ from .errors import OutputCheckError
 TABLE = "recommendations"
 
 
-def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """Raise on a broken list; return the figures for the manifest. `path` names the stage file in messages."""
+def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: str,
+                          computed: Collection[str]) -> dict[str, Any]:
+    """Raise on a broken list; return the figures for the manifest. `path` names the stage file in messages;
+    `computed` is the stages of this run (the checks that read stg_events or int_eligible need them)."""
     con = engine.con
     where = f"output {TABLE} ({path})"
     _fail_on(con, f"""SELECT user_id, item_id, score, source FROM {TABLE}
@@ -35,7 +37,7 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
                       HAVING min(rank) <> 1 OR max(rank) <> count(*) OR count(DISTINCT rank) <> count(*)
                           OR count(DISTINCT item_id) <> count(*)""",
              f"{where}: a list's ranks are not 1..n, or it repeats an item", "check the re-ranking stage")
-    if vars.get("exclude_purchased", True) and _has(con, "stg_events") and _has(con, "int_item_attributes"):
+    if vars.get("exclude_purchased", True) and {"stg_events", "int_item_attributes"} <= set(computed):
         _fail_on(con, f"""SELECT r.user_id, r.item_id, r.rank, r.source, a.category
                           FROM {TABLE} AS r JOIN int_item_attributes AS a ON a.item_id = r.item_id
                           WHERE EXISTS (SELECT 1 FROM stg_events AS e WHERE e.user_id = r.user_id
@@ -46,8 +48,8 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
                  {"purchases": list(vars.get("purchase_events", ["purchase"])),
                   "repurchase": list(vars.get("repurchase_categories", []))})
     k = int(vars.get("k", 10))
-    figures: dict[str, Any] = {"users": _one(con, f"SELECT count(DISTINCT user_id) FROM {TABLE}"), "k": k}
-    if _has(con, "int_eligible"):
+    figures: dict[str, Any] = {"users": _first(engine, f"SELECT count(DISTINCT user_id) FROM {TABLE}"), "k": k}
+    if "int_eligible" in computed:
         short = f"""SELECT r.user_id, r.items, e.candidates FROM
                         (SELECT user_id, count(*) AS items FROM {TABLE} GROUP BY user_id) AS r
                     JOIN (SELECT user_id, count(DISTINCT item_id) AS candidates FROM int_eligible GROUP BY user_id)
@@ -57,7 +59,7 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
         if not capped:
             _fail_on(con, short, f"{where}: a user with at least k = {k} eligible candidates got fewer items",
                      "check the re-ranking stage; every step runs before the cut", {"k": k})
-        figures["short_lists"] = _one(con, f"SELECT count(*) FROM ({short})", {"k": k})
+        figures["short_lists"] = _first(engine, f"SELECT count(*) FROM ({short})", {"k": k})
         tiers = con.execute(f"""
             SELECT avg(CASE WHEN r.source = 'pinned' THEN 0 WHEN e.tier > 1 THEN 1 ELSE 0 END),
                    avg(CASE WHEN r.source = 'pinned' THEN 1 ELSE 0 END)
@@ -65,21 +67,11 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
         """).fetchall()[0]
         figures["fallback_share"] = float(tiers[0] or 0)  # rows from the cold-start cascade (tier > 1)
         figures["pinned_share"] = float(tiers[1] or 0)
-        figures["users_all_fallback"] = _one(con, f"""
+        figures["users_all_fallback"] = _first(engine, f"""
             SELECT count(*) FROM (SELECT r.user_id FROM {TABLE} AS r
                                   LEFT JOIN int_eligible AS e ON e.user_id = r.user_id AND e.item_id = r.item_id
                                   GROUP BY r.user_id HAVING bool_and(coalesce(e.tier, 2) > 1))""")
     return figures
-
-
-def _has(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $t", {"t": table}
-                            ).fetchall()[0][0] or
-                con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = $t", {"t": table}).fetchall()[0][0])
-
-
-def _one(con, query: str, params: Mapping[str, Any] | None = None) -> Any:
-    return con.execute(query, dict(params or {})).fetchall()[0][0]
 
 
 def _fail_on(con, query: str, message: str, hint: str, params: Mapping[str, Any] | None = None) -> None:
@@ -90,3 +82,7 @@ def _fail_on(con, query: str, message: str, hint: str, params: Mapping[str, Any]
         row = dict(zip(names, found[0]))
         count = row.pop("__rows")
         raise OutputCheckError(f"{message}: {count} row(s), e.g. {row}", hint=hint)
+
+
+def _first(engine: DuckDBEngine, query: str, params: Mapping[str, Any] | None = None) -> Any:
+    return engine.scalar(query, dict(params or {}))[0]

@@ -107,7 +107,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         sanity = {}
         if RECOMMENDATIONS in plan.published and \
                 set(LIST_COLUMNS) <= set(engine.columns(RECOMMENDATIONS)):
-            sanity = check_recommendations(engine, config.vars, str(project.stages[RECOMMENDATIONS].path))
+            sanity = check_recommendations(engine, config.vars, str(project.stages[RECOMMENDATIONS].path), stats)
         for stage in published:
             engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name), stage.header.row_order)
         if key is not None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
-from .config import CONFIG_FILE, Config, load_config
+from .config import Config, load_config
 from .errors import ConfigError
 from .layout import current_run_dir
 from .lookups import Explanation, Lookup, open_current
@@ -36,8 +36,7 @@ class ProjectSession:
     scheduler, the CLI) shows up on the next read; nothing is cached but the DuckDB connection."""
 
     def __init__(self, project: str | Path = "."):
-        path = Path(project)
-        self.config_path = path / CONFIG_FILE if path.is_dir() else path
+        self.config_path = Path(project)  # a folder or its sqlrec.toml: load_config and the API take either
         self.config: Config = load_config(self.config_path)
         self._con: duckdb.DuckDBPyConnection | None = None
 
