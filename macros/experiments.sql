@@ -36,7 +36,7 @@ arms AS (
 ),
 races AS (  -- 0.5 / 2^32 keeps ln() away from 0
     SELECT b.user_id, a.variant,
-           -ln({{ md5_unit(text_key(['assignment_key', 'variant'])) }} + 0.5 / 4294967296.0) / a.traffic AS finish
+           -ln({{ md5_unit(text_key(['assignment_key', 'variant'])) }} + 0.5 / CAST(4294967296 AS DOUBLE)) / a.traffic AS finish
     FROM bucketed AS b CROSS JOIN arms AS a
     WHERE b.bucket >= {{ experiment.holdout_buckets | int }}
 ),

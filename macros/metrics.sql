@@ -145,7 +145,8 @@ SELECT
     (SELECT count(*) FROM counts WHERE n > 0) / CAST((SELECT items FROM totals) AS DOUBLE) AS catalog_coverage,
     (SELECT -{% call exact_sum() %}(n / CAST(t.slots AS DOUBLE)) * log2(n / CAST(t.slots AS DOUBLE)){% endcall %}
        FROM counts, totals AS t WHERE n > 0) AS distributional_coverage,
-    (SELECT sum((2 * j - t.items - 1) * n) / (t.items * CAST(t.slots AS DOUBLE))
+    -- NULL, not NaN, for a model that listed nothing (and Spark stops on a division by zero)
+    (SELECT sum((2 * j - t.items - 1) * n) / nullif(t.items * CAST(t.slots AS DOUBLE), 0)
        FROM ordered, totals AS t GROUP BY t.items, t.slots) AS gini
 {%- endmacro %}
 

@@ -6,7 +6,7 @@
          {{ md5_unit(seeded_key(evaluation.seed, ['user_id', 'item_id'])) }}
 #}
 {% macro md5_unit(expression) -%}
-(CAST(('0x' || substr(md5({{ expression }}), 1, 8)) AS BIGINT) / 4294967296.0)
+(CAST(('0x' || substr(md5({{ expression }}), 1, 8)) AS BIGINT) / CAST(4294967296 AS DOUBLE))
 {%- endmacro %}
 
 {#

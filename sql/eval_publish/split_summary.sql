@@ -29,5 +29,5 @@ leaks AS (
     SELECT count(*) FROM {{ ref('eval_split') }} WHERE __split = 'train' AND __cutoff IS NOT NULL AND ts >= __cutoff
 )
 SELECT s.split, s.events, s.users, s.items, s.first_ts, s.last_ts, s.cutoff,
-       (SELECT sum(n) FROM leaks) AS leaked_rows
+       (SELECT CAST(sum(n) AS BIGINT) FROM leaks) AS leaked_rows  -- BIGINT: DuckDB sums to HUGEINT
 FROM sizes AS s

@@ -10,6 +10,6 @@
 --   item_id: the item
 --   dim: the factor's dimension, 1 = the largest singular value
 --   value: the item's coordinate on it (columns of V: unit length over all items)
-SELECT i.item_id, f.dim, f.value
+SELECT i.item_id, CAST(f.dim AS BIGINT) AS dim, f.value  -- BIGINT: Spark numbers positions as INT
 FROM {{ ref('int_svd_item_factors') }} AS v, unnest(v.factors) WITH ORDINALITY AS f(value, dim)
 JOIN {{ ref('int_item_index') }} AS i ON i.item_ix = v.item_ix

@@ -9,6 +9,6 @@
 --   user_id: the user
 --   dim: the factor's dimension, as in item_factors
 --   value: the user's coordinate on it; score(user, item) = sum over dim of user value x item value
-SELECT u.user_id, f.dim, f.value
+SELECT u.user_id, CAST(f.dim AS BIGINT) AS dim, f.value  -- BIGINT: Spark numbers positions as INT
 FROM {{ ref('int_svd_user_factors') }} AS v, unnest(v.factors) WITH ORDINALITY AS f(value, dim)
 JOIN {{ ref('int_user_index') }} AS u ON u.user_ix = v.user_ix

@@ -60,26 +60,34 @@ def _overrides(vars: Mapping[str, Any] | None, overrides: Mapping[str, Any] | No
 
 def run(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
         report: Callable[[str], None] | None = None, progress: bool = True,
-        overrides: Mapping[str, Any] | None = None, update_contract: bool = False) -> RunResult:
+        overrides: Mapping[str, Any] | None = None, update_contract: bool = False,
+        spark: Any = None) -> RunResult:
     """Run the whole pipeline and publish its outputs atomically. `update_contract`: accept changed output columns
-    and record them in the contract (see sqlrec.contract)."""
-    return run_project(_configured(project, vars, overrides, update_contract), report=report,
-                       show_progress=progress)
+    and record them in the contract (see sqlrec.contract). `spark`: an existing SparkSession to run the stages in
+    (as `[engine] name = "spark"`, but on that session, which stays open)."""
+    return run_project(_configured(project, vars, _spark_overrides(overrides, spark), update_contract),
+                       report=report, show_progress=progress, spark=spark)
+
+
+def _spark_overrides(overrides: Mapping[str, Any] | None, spark: Any) -> Mapping[str, Any] | None:
+    return {**(overrides or {}), "engine.name": "spark"} if spark is not None else overrides
 
 
 def evaluate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
              report: Callable[[str], None] | None = None, progress: bool = True,
-             overrides: Mapping[str, Any] | None = None, update_contract: bool = False) -> RunResult:
+             overrides: Mapping[str, Any] | None = None, update_contract: bool = False,
+             spark: Any = None) -> RunResult:
     """Split the events, train the models of [evaluate] on the training split, score their lists on the test split.
 
     Publishes split_summary, metrics, metrics_by_user and metrics_by_slice under <output>/evaluation/. The models'
-    lists are as long as the largest k of evaluate.k (vars.k is raised to it when smaller).
+    lists are as long as the largest k of evaluate.k (vars.k is raised to it when smaller). `spark` as in run().
     """
+    overrides = _spark_overrides(overrides, spark)
     config = _configured(project, vars, overrides, update_contract)
     longest = max(config.evaluation["k"])
     if config.vars.get("k", 10) < longest:
         config = _configured(project, {**(vars or {}), "k": longest}, overrides, update_contract)
-    return run_project(config, report=report, show_progress=progress, mode="evaluate")
+    return run_project(config, report=report, show_progress=progress, mode="evaluate", spark=spark)
 
 
 def tune(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
@@ -140,7 +148,7 @@ def render(stage: str, project: PathLike = ".", dialect: str = DIALECT, vars: Ma
         return sql
     known = set(proj.stages) | {f"src_{i}" for i in proj.config.inputs}
     tree = parse_stage(sql, stage, proj.stage(stage).path, known)
-    return pretty(tree, dialect)
+    return pretty(tree, dialect, f"stage {stage} ({proj.stage(stage).path})")
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,8 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
 
 def _shown(engine: DuckDBEngine, name: str) -> list[exp.Expression]:
     """Every column of a table, zoned timestamps as text (fetching them as Python objects would need pytz)."""
-    types = engine.con.execute(f"DESCRIBE {exp.to_table(name, quoted=True).sql(DIALECT)}").fetchall()
     return [exp.cast(exp.column(c, quoted=True), "VARCHAR") if "TIME ZONE" in t else exp.column(c, quoted=True)
-            for c, t, *_ in types]
+            for c, t in engine.types(name)]
 
 
 def _row(engine: DuckDBEngine, name: str, values: tuple) -> str:

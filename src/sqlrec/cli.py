@@ -96,6 +96,24 @@ _set_option = click.option("--set", "settings", multiple=True, metavar="KEY=VALU
                            help="Override any sqlrec.toml key, e.g. --set inputs.events.path=/data/events.parquet.")
 
 
+def _engine_options(command):
+    """--engine and --spark-master: which engine runs the stages (run and evaluate)."""
+    command = click.option("--spark-master", metavar="URL", default=None,
+                           help="Spark master for --engine spark: local[*] (default), spark://host:7077, yarn, "
+                                "k8s://...")(command)
+    return click.option("--engine", type=click.Choice(["duckdb", "spark"]), default=None,
+                        help="Run the stages in DuckDB or Spark (default: [engine] name, duckdb).")(command)
+
+
+def _overrides(settings: tuple[str, ...], engine: str | None, spark_master: str | None) -> dict:
+    overrides = _parse_vars(settings, "--set")
+    if engine:
+        overrides["engine.name"] = engine
+    if spark_master:
+        overrides["engine.spark_master"] = spark_master
+    return overrides
+
+
 def _pipeline_options(command):
     """What every command that runs the pipeline and publishes takes: project, vars, settings, progress, contract."""
     for option in (_contract_option, _progress_option, _set_option, _var_option, _project_option):
@@ -133,15 +151,17 @@ def init(folder: Path, no_data: bool) -> None:
 
 @cli.command()
 @_pipeline_options
+@_engine_options
 @click.option("--demo", is_flag=True, help="Run the built-in demo project (written to --demo-dir first).")
 @click.option("--demo-dir", type=click.Path(path_type=Path), default=Path(DEMO_DIR), show_default=True,
               help="Where the demo project is written and run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
 @_example("sqlrec run --demo",
           "sqlrec run -p shop",
-          "sqlrec run --var k=20 --set inputs.events.path=/data/events/*.parquet")
+          "sqlrec run --var k=20 --set inputs.events.path=/data/events/*.parquet",
+          "sqlrec run --engine spark")
 def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], demo: bool, demo_dir: Path,
-        quiet: bool, no_progress: bool, update_contract: bool) -> None:
+        quiet: bool, no_progress: bool, update_contract: bool, engine: str | None, spark_master: str | None) -> None:
     """Run the pipeline and publish its outputs.
 
     Outside any project (no sqlrec.toml here and no --project), runs the demo.
@@ -154,10 +174,10 @@ def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
         from .scaffold import ensure_demo
         config = ensure_demo(demo_dir)
         result = api.run(config, vars=_parse_vars(vars_), progress=progress, report=report,
-                         overrides=_parse_vars(settings, "--set"), update_contract=update_contract)
+                         overrides=_overrides(settings, engine, spark_master), update_contract=update_contract)
     else:
         result = api.run(_project_dir(project), vars=_parse_vars(vars_), progress=progress, report=report,
-                         overrides=_parse_vars(settings, "--set"), update_contract=update_contract)
+                         overrides=_overrides(settings, engine, spark_master), update_contract=update_contract)
     _print_summary(result, quiet)
 
 
@@ -244,11 +264,14 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
 
 @cli.command()
 @_pipeline_options
-@_example("sqlrec evaluate", "sqlrec evaluate --set evaluate.split=last_n --set evaluate.last_n=2")
+@_engine_options
+@_example("sqlrec evaluate", "sqlrec evaluate --set evaluate.split=last_n --set evaluate.last_n=2",
+          "sqlrec evaluate --engine spark")
 def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
-             update_contract: bool) -> None:
+             update_contract: bool, engine: str | None, spark_master: str | None) -> None:
     """Split the events, train on the training split, and score every model of [evaluate] on the test split."""
-    result = api.evaluate(_project_dir(project), vars=_parse_vars(vars_), overrides=_parse_vars(settings, "--set"),
+    result = api.evaluate(_project_dir(project), vars=_parse_vars(vars_),
+                          overrides=_overrides(settings, engine, spark_master),
                           progress=not no_progress, report=_report_notes, update_contract=update_contract)
     sizes = result.relation("split_summary").order("split DESC").project(
         "split, events, users, items, CAST(cutoff AS VARCHAR) AS cutoff").fetchall()

@@ -124,13 +124,22 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
                            "whose events only gained files updates them from the new files alone."),
     },
     "engine": {
-        "name": Key((str,), "duckdb", "Execution engine.", choices=("duckdb",)),
-        "threads": Key((int,), None, "DuckDB worker threads (default: all cores)."),
-        "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM)."),
+        "name": Key((str,), "duckdb", "Execution engine of run and evaluate: duckdb (embedded), or spark (PySpark; "
+                    "pip install 'sqlrec[spark]' and Java 17+). tune and experiment always run on DuckDB.",
+                    choices=("duckdb", "spark")),
+        "threads": Key((int,), None, "DuckDB worker threads; Spark's local[n] in local mode (default: all cores)."),
+        "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM); the Spark "
+                            "driver's memory in local mode."),
         "temp_directory": Key((str,), ".sqlrec/tmp", "Where large joins spill to disk, relative to the project."),
         "max_temp_size": Key((str,), None, "The most a run may spill to temp_directory, e.g. \"50GB\" (default: "
                              "90% of the disk's free space); a run that needs more stops with an error."),
         "progress": Key((bool,), True, "Show a progress line for long stages when writing to a terminal."),
+        "spark_master": Key((str,), "local[*]", "Spark master URL for name = \"spark\": local[*] runs Spark inside "
+                            "this process, on loopback only; spark://host:7077, yarn or k8s://... run on a cluster."),
+        "spark_conf": Key((dict,), {}, "Spark settings for name = \"spark\", e.g. { \"spark.executor.memory\" = "
+                          "\"8g\" }; they override sqlrec's local-mode defaults."),
+        "spark_collect_rows": Key((int,), None, "Largest table copied to the Spark driver for a Python stage (SVD, "
+                                  "EASE); larger fails with a message (default: 50,000,000 rows)."),
     },
     "stages.*": {
         "materialized": Key((str,), None, "Override a stage's materialization (default: the stage header's, table unless it "
@@ -250,6 +259,9 @@ class EngineSpec:
     temp_directory: str = ".sqlrec/tmp"
     max_temp_size: str | None = None
     progress: bool = True
+    spark_master: str = "local[*]"
+    spark_conf: Mapping[str, Any] = field(default_factory=dict)
+    spark_collect_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +393,12 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     engine = _section(data.get("engine", {}), SCHEMA["engine"], "engine", where)
     if output["keep_runs"] < 1:
         raise ConfigError(f"{where}: `output.keep_runs` must be at least 1, got {output['keep_runs']}")
+    for key, value in engine["spark_conf"].items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise ConfigError(f"{where}: `engine.spark_conf.{key}` must be a string, number or boolean, got "
+                              f"{type(value).__name__}", hint="Spark settings are single values, e.g. \"8g\"")
+    engine["spark_conf"] = MappingProxyType({k: str(v).lower() if isinstance(v, bool) else str(v)
+                                             for k, v in engine["spark_conf"].items()})
     if engine["threads"] is not None and engine["threads"] < 1:
         raise ConfigError(f"{where}: `engine.threads` must be at least 1, got {engine['threads']}")
     for size in ("memory_limit", "max_temp_size"):

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
 
 from .config import Config, InputSpec
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .templating import INPUT_PREFIX
 
 _CHUNK = 1 << 20
@@ -29,6 +30,9 @@ class ResolvedInput:
         return INPUT_PREFIX + self.spec.name
 
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, s3a://, gs://, abfss://, hdfs://, https://
+
+
 def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, ResolvedInput]:
     """Expand each input's paths and globs relative to the project; a pattern that matches nothing is an error."""
     resolved = {}
@@ -36,6 +40,12 @@ def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, R
         spec = config.inputs[name]
         files: list[Path] = []
         for pattern in spec.paths:
+            if _URL.match(str(pattern)):
+                raise ConfigError(
+                    f"{config.source}: `inputs.{name}.path` = {pattern!r} is an object-store or HDFS URL, which "
+                    "sqlrec does not read directly: inputs are checked on the machine that runs sqlrec, on either "
+                    "engine", hint="mount the bucket as a folder (e.g. /dbfs/..., gcsfuse, s3fs, an NFS mount) and "
+                                   "give that folder's path, or copy the files to a local disk first")
             full = config.root / pattern
             if glob.has_magic(str(pattern)):
                 matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())

@@ -26,19 +26,18 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
                           computed: Collection[str]) -> dict[str, Any]:
     """Raise on a broken list; return the figures for the manifest. `path` names the stage file in messages;
     `computed` is the stages of this run (the checks that read stg_events or int_eligible need them)."""
-    con = engine.con
     where = f"output {TABLE} ({path})"
-    _fail_on(con, f"""SELECT user_id, item_id, score, source FROM {TABLE}
+    _fail_on(engine, f"""SELECT user_id, item_id, score, source FROM {TABLE}
                       WHERE (score IS NULL AND source <> 'pinned') OR isnan(score) OR isinf(score)""",
              f"{where}: a score is missing or not finite", "fix the stage that scores this source")
-    _fail_on(con, f"""SELECT user_id, count(*) AS items, min(rank) AS first, max(rank) AS last,
+    _fail_on(engine, f"""SELECT user_id, count(*) AS items, min(rank) AS first, max(rank) AS last,
                              count(DISTINCT rank) AS ranks, count(DISTINCT item_id) AS distinct_items
                       FROM {TABLE} GROUP BY user_id
                       HAVING min(rank) <> 1 OR max(rank) <> count(*) OR count(DISTINCT rank) <> count(*)
                           OR count(DISTINCT item_id) <> count(*)""",
              f"{where}: a list's ranks are not 1..n, or it repeats an item", "check the re-ranking stage")
     if vars.get("exclude_purchased", True) and {"stg_events", "int_item_attributes"} <= set(computed):
-        _fail_on(con, f"""SELECT r.user_id, r.item_id, r.rank, r.source, a.category
+        _fail_on(engine, f"""SELECT r.user_id, r.item_id, r.rank, r.source, a.category
                           FROM {TABLE} AS r JOIN int_item_attributes AS a ON a.item_id = r.item_id
                           WHERE EXISTS (SELECT 1 FROM stg_events AS e WHERE e.user_id = r.user_id
                                         AND e.item_id = r.item_id AND list_contains($purchases, e.event_type))
@@ -57,14 +56,14 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
                     WHERE r.items < $k AND e.candidates >= $k"""
         capped = bool(vars.get("max_per_category", 0) or vars.get("max_per_brand", 0))
         if not capped:
-            _fail_on(con, short, f"{where}: a user with at least k = {k} eligible candidates got fewer items",
+            _fail_on(engine, short, f"{where}: a user with at least k = {k} eligible candidates got fewer items",
                      "check the re-ranking stage; every step runs before the cut", {"k": k})
         figures["short_lists"] = _first(engine, f"SELECT count(*) FROM ({short})", {"k": k})
-        tiers = con.execute(f"""
+        tiers = engine.scalar(f"""
             SELECT avg(CASE WHEN r.source = 'pinned' THEN 0 WHEN e.tier > 1 THEN 1 ELSE 0 END),
                    avg(CASE WHEN r.source = 'pinned' THEN 1 ELSE 0 END)
             FROM {TABLE} AS r LEFT JOIN int_eligible AS e ON e.user_id = r.user_id AND e.item_id = r.item_id
-        """).fetchall()[0]
+        """)
         figures["fallback_share"] = float(tiers[0] or 0)  # rows from the cold-start cascade (tier > 1)
         figures["pinned_share"] = float(tiers[1] or 0)
         figures["users_all_fallback"] = _first(engine, f"""
@@ -74,10 +73,9 @@ def check_recommendations(engine: DuckDBEngine, vars: Mapping[str, Any], path: s
     return figures
 
 
-def _fail_on(con, query: str, message: str, hint: str, params: Mapping[str, Any] | None = None) -> None:
-    cursor = con.execute(f"SELECT count(*) OVER () AS __rows, * FROM ({query}) LIMIT 1", dict(params or {}))
-    names = [d[0] for d in cursor.description]
-    found = cursor.fetchall()
+def _fail_on(engine, query: str, message: str, hint: str, params: Mapping[str, Any] | None = None) -> None:
+    names, found = engine.fetch(f"SELECT count(*) OVER () AS __rows, * FROM ({query}) AS q LIMIT 1",
+                                dict(params or {}))
     if found:
         row = dict(zip(names, found[0]))
         count = row.pop("__rows")

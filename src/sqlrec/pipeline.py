@@ -7,7 +7,7 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import duckdb
 import jinja2
@@ -24,11 +24,16 @@ from .errors import SqlrecError, StageRunError
 from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
+from .sql_lint import to_dialect
+from .templating import INPUT_PREFIX
 from .project import Project, load_project
 from . import refresh
 from .layout import current_run_dir, table_path
 from .publish import OutputStore, build_snapshot, new_run_id, publishing_errors, write_manifest
 from .result import RunResult
+
+if TYPE_CHECKING:
+    from .engines.spark import SparkEngine
 
 Reporter = Callable[[str], None]
 
@@ -38,12 +43,14 @@ EVALUATION_FOLDER = "evaluation"  # `sqlrec evaluate` publishes under <output>/e
 
 
 def run_project(config: Config, report: Reporter | None = None, show_progress: bool = True,
-                mode: str = "run") -> RunResult:
-    """mode "run": publish sql/publish/. mode "evaluate": split, train on the training split, publish metrics."""
+                mode: str = "run", spark: Any = None) -> RunResult:
+    """mode "run": publish sql/publish/. mode "evaluate": split, train on the training split, publish metrics.
+    With `[engine] name = "spark"` the stages run in Spark (in `spark`, an existing SparkSession, if given)."""
     report = report or (lambda _msg: None)
     started_at = datetime.now(timezone.utc)
     project = load_project(config)
     plan = build_plan(project, mode=mode)
+    stage_sql(plan, config.engine.name)  # a stage that cannot run on the engine fails before any data is read
     inputs = resolve(config)  # every declared input is checked, also those no stage reads yet
     root = config.output_dir / EVALUATION_FOLDER if mode == "evaluate" else config.output_dir
     store = OutputStore(root, config.output.keep_runs)
@@ -52,7 +59,7 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
         staging = store.staging(run_id)
         try:
             return _run_in_staging(config, project, plan, inputs, store, run_id, staging, report, show_progress,
-                                   started_at, mode)
+                                   started_at, mode, spark)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # the published outputs were never touched
             raise
@@ -76,16 +83,18 @@ def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run",
 
 def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
-                    started_at: datetime, mode: str) -> RunResult:
+                    started_at: datetime, mode: str, spark: Any = None) -> RunResult:
     publish_dir = staging / "publish"
     fingerprints = {name: fingerprint(r) for name, r in inputs.items()}
+    on_spark = config.engine.name == "spark"
     key, update, why = None, None, ""
-    if mode == "run":
+    if mode == "run" and not on_spark:  # the kept state is DuckDB's; a Spark run rebuilds in full
         key = refresh.state_key(config, plan)
         update, why = refresh.decide(config, project, plan, fingerprints, current_run_dir(store.root))
         report(f"refresh: {'incremental' if update else 'full'} ({why})")
         if update is not None:
             plan = build_plan(project, mode=mode, refresh=update.context())
+    sql = stage_sql(plan, config.engine.name)
     engine = open_engine(config, inputs, show_progress, writes_to=staging,
                          reads_from=update.state_dir if update is not None else None)
     try:
@@ -93,12 +102,14 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
                                  keep_file=frozenset({"events"}) if update is not None else frozenset())
         if update is not None:
             refresh.bind_state(engine, update)
+        if on_spark:
+            engine = hand_inputs_to_spark(engine, config, checked, spark)
         for name, input_report in checked.items():
             for note in input_report.notes:
                 report(f"input {name}: {note}")
         stats = {}
         for planned in plan.stages:
-            stats[planned.stage.name] = run_stage(engine, planned, config)
+            stats[planned.stage.name] = run_stage(engine, planned, config, sql.get(planned.stage.name))
             report(f"{planned.stage.name}: {stats[planned.stage.name].rows} rows in "
                    f"{stats[planned.stage.name].seconds:.2f}s")
         published = [project.stages[n] for n in plan.published]
@@ -118,6 +129,8 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     new_contract = contract.check({s.name: table_path(publish_dir, s.name) for s in published}) if contract else None
     manifest = _manifest(run_id, config, project, plan, fingerprints, checked, stats, started_at)
     manifest["mode"] = mode
+    manifest["engine"] = {"name": config.engine.name, **({"spark": engine.version, "master": engine.master}
+                                                         if on_spark else {})}
     if sanity:
         manifest["output_checks"] = {RECOMMENDATIONS: sanity}
     if mode == "run":
@@ -144,10 +157,41 @@ def open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progre
                         allowed=allowed, show_progress=show_progress)
 
 
-def run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config) -> StageStats:
+def stage_sql(plan: Plan, engine: str) -> dict[str, str]:
+    """Each SQL stage's text for the engine: DuckDB runs the rendered SQL, Spark its translation (which refuses a
+    function with no verified Spark meaning, naming the stage)."""
+    return {p.stage.name: p.sql if engine == "duckdb" else
+            to_dialect(p.tree, engine, f"stage {p.stage.name} ({p.stage.path})")
+            for p in plan.stages if p.stage.kind == "sql"}
+
+
+def hand_inputs_to_spark(checked_in: DuckDBEngine, config: Config, checked: Mapping[str, InputReport],
+                         session: Any = None) -> "SparkEngine":
+    """Start the Spark engine with the checked inputs: DuckDB's clean `src_<name>` tables, written as Parquet to
+    the scratch folder and bound there as Spark views. Closes the DuckDB engine (it holds nothing else)."""
+    from .engines.spark import SparkEngine  # pyspark is imported by Spark runs only
+
+    scratch = (config.root / config.engine.temp_directory).resolve()
+    spark = SparkEngine(config.engine, scratch, session=session)
+    try:
+        for name in checked:
+            table = INPUT_PREFIX + name
+            path = spark.scratch / "inputs" / f"{table}.parquet"
+            checked_in.copy_to_parquet(table, path)
+            spark.bind_parquet(table, path)
+    except BaseException:
+        spark.close()
+        raise
+    finally:
+        checked_in.close()
+    return spark
+
+
+def run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config, sql: str | None = None) -> StageStats:
+    """Run one stage; `sql` is its text for the engine (default: the rendered DuckDB SQL)."""
     stage = planned.stage
     if stage.kind == "sql":
-        stats = engine.run_sql(stage.name, planned.sql, stage.header.materialized, str(stage.path))
+        stats = engine.run_sql(stage.name, sql or planned.sql, stage.header.materialized, str(stage.path))
     else:
         stats = _run_python(engine, planned, config)
     check_columns(engine, stage)

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 
-from .dialects import DIALECTS
+from .dialects import DIALECTS, check_portable
 from .errors import TemplateError
 from .templating import DIALECT
 
@@ -88,10 +88,18 @@ def _describe_parse_error(exc: ParseError, sql: str, where: str) -> str:
             f"{first.get('description')}" + (f" -- near: {text[:120]}" if text else ""))
 
 
-def pretty(tree: exp.Expression, dialect: str = DIALECT) -> str:
-    """Pretty SQL for `dialect` (duckdb or spark). Transpiling raises on anything the target cannot express."""
+def pretty(tree: exp.Expression, dialect: str = DIALECT, where: str = "the stage") -> str:
+    """Pretty SQL for `dialect` (duckdb or spark)."""
+    return to_dialect(tree, dialect, where, pretty=True)
+
+
+def to_dialect(tree: exp.Expression, dialect: str, where: str, pretty: bool = False) -> str:
+    """A stage's SQL for `dialect`. For another engine than DuckDB, a function without a verified translation, or
+    anything sqlglot cannot express there, raises TemplateError naming it."""
+    if dialect != DIALECT:
+        check_portable(tree, where, dialect)
     try:
-        return tree.sql(dialect=DIALECTS.get(dialect, dialect), pretty=True, unsupported_level=ErrorLevel.RAISE)
+        return tree.sql(dialect=DIALECTS.get(dialect, dialect), pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
-        raise TemplateError(f"cannot transpile to {dialect}: {exc}",
-                            hint="see DESIGN.md section 5 for the portable subset") from None
+        raise TemplateError(f"{where}: cannot be written as {dialect} SQL: {exc}",
+                            hint="the README's \"Running on Spark\" lists what translates") from None

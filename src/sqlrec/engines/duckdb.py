@@ -109,8 +109,18 @@ class DuckDBEngine:
     def columns(self, name: str) -> list[str]:
         return list(self.con.sql(f"SELECT * FROM {_q(name)} LIMIT 0").columns)
 
+    def types(self, name: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) pairs of a table or view."""
+        return [(row[0], row[1]) for row in self.con.execute(f"DESCRIBE {_q(name)}").fetchall()]
+
     def count(self, name: str) -> int:
         return self.scalar(f"SELECT count(*) FROM {_q(name)}")[0]
+
+    def fetch(self, sql: str, params: dict | None = None) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query, with `$name` parameters bound."""
+        cursor = self.con.execute(sql, params or {})
+        names = [d[0] for d in cursor.description]
+        return names, cursor.fetchall()
 
     def scalar(self, sql: str, params: dict | None = None):
         """The first row of a query (None if it has none). Reads the result to the end: DuckDB refuses other work

@@ -1,0 +1,327 @@
+"""The Spark engine gives DuckDB's results: every built-in SQL stage, the demo's published tables and metrics, the
+experiment assignment, and each function the Spark dialect lets through.
+
+Runs PySpark in local mode in this process (one JVM for the module). Needs a Java 17+ runtime; without one the
+module is skipped with that reason, except in CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from click.testing import CliRunner
+
+import sqlrec
+from sqlrec.cli import cli
+from sqlrec.config import EngineSpec, load_config
+from sqlglot.errors import ErrorLevel
+from sqlrec.dialects import VERIFIED_SPARK_FUNCTIONS, SqlrecSpark, check_portable
+from sqlrec.sql_lint import to_dialect
+from sqlrec.errors import StageRunError, TemplateError
+from sqlrec.input_checks import prepare_inputs
+from sqlrec.inputs import resolve
+from sqlrec.pipeline import hand_inputs_to_spark, open_engine, run_stage, stage_sql
+from sqlrec.plan import build_plan
+from sqlrec.project import load_project
+from sqlrec.resources import builtin_dir
+from sqlrec.scaffold import ensure_demo
+
+from conftest import generated_world, project_on, tree_digest
+
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI has no Java runtime: .ci/run installs one for the Spark tests")
+    pytest.skip("no Java runtime: the Spark engine needs Java 17+", allow_module_level=True)
+
+TOLERANCE = 1e-9
+EVERY_MODEL = ["popularity", "cooccurrence", "content", "ease", "svd", "repurchase", "segment_popularity",
+               "session", "cross_sell"]
+OPTIONAL_OUTPUTS = {"stages.item_factors.enabled": True, "stages.user_factors.enabled": True,
+                    "stages.item_weights.enabled": True}
+EVERY_SOURCE = {"vars.blend": {"cooccurrence": 0.6, "content": 0.2, "ease": 0.4, "svd": 0.3, "repurchase": 0.5,
+                               "session": 0.2, "segment_popularity": 0.1},
+                "vars.cross_sell_segments": ["new"], "vars.repurchase_categories": ["coffee", "skincare"]}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from sqlrec.engines.spark import start_session
+    session, _started = start_session(EngineSpec(name="spark", threads=2))
+    yield session
+    session.stop()
+
+
+# -- comparing tables --------------------------------------------------------------------------------------------
+
+def _is_float(value) -> bool:
+    return isinstance(value, float)
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, Decimal) or isinstance(b, Decimal):  # a literal's DECIMAL on one engine, DOUBLE on the other
+        a, b = float(a), float(b)
+    if _is_float(a) and _is_float(b):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return abs(a - b) <= TOLERANCE * max(1.0, abs(a))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _sort_key(row: dict) -> tuple:
+    # floats rounded, so that rows whose scores differ in the last bits still pair up
+    return tuple((0, "") if v is None else (1, round(v, 6) if _is_float(v) else str(v)) for v in row.values())
+
+
+def assert_same_rows(duck: pa.Table, spark: pa.Table, where: str) -> None:
+    assert duck.column_names == spark.column_names, f"{where}: columns {duck.column_names} vs {spark.column_names}"
+    assert duck.num_rows == spark.num_rows, f"{where}: {duck.num_rows} rows on DuckDB, {spark.num_rows} on Spark"
+    left = sorted(duck.to_pylist(), key=_sort_key)
+    right = sorted(spark.to_pylist(), key=_sort_key)
+    for a, b in zip(left, right):
+        for column in duck.column_names:
+            assert _same_value(a[column], b[column]), f"{where}.{column}: DuckDB {a} vs Spark {b}"
+
+
+def _published(folder: Path) -> dict[str, Path]:
+    return {p.parent.name: p for p in sorted((folder / "current").glob("*/data.parquet"))}
+
+
+def _parquet_types(path: Path) -> list[tuple[str, str]]:
+    """Column names and types as DuckDB reads them: what the output contract and BI tools see."""
+    return [(c, t) for c, t, *_ in duckdb.connect().execute("DESCRIBE SELECT * FROM read_parquet($p)",
+                                                            {"p": str(path)}).fetchall()]
+
+
+def assert_same_outputs(duck_root: Path, spark_root: Path) -> list[str]:
+    duck, spark = _published(duck_root), _published(spark_root)
+    assert duck and sorted(duck) == sorted(spark)
+    for table, path in duck.items():
+        assert _parquet_types(path) == _parquet_types(spark[table]), table
+        assert_same_rows(pq.read_table(path), pq.read_table(spark[table]), table)
+    return sorted(duck)
+
+
+# -- the demo, published ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    ensure_demo(folder)
+    return folder
+
+
+def test_the_demo_publishes_the_same_tables_on_both_engines(demo, spark, tmp_path):
+    overrides = {**OPTIONAL_OUTPUTS, "output.path": str(tmp_path / "duck")}
+    on_duckdb = sqlrec.run(demo, overrides=overrides, progress=False)
+    on_spark = sqlrec.run(demo, overrides={**overrides, "output.path": str(tmp_path / "spark")}, progress=False,
+                          spark=spark)
+    assert on_spark.manifest["engine"]["name"] == "spark" and on_duckdb.manifest["engine"]["name"] == "duckdb"
+    tables = assert_same_outputs(tmp_path / "duck", tmp_path / "spark")
+    assert {"recommendations", "similar_items", "explanations", "item_factors", "popular_items"} <= set(tables)
+    # the snapshot a BI tool opens reads the Spark run's Parquet like DuckDB's
+    assert on_spark.relation("recommendations").count("*").fetchall()[0][0] == \
+        on_duckdb.relation("recommendations").count("*").fetchall()[0][0] > 0
+
+
+def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark, tmp_path):
+    overrides = {"evaluate.models": EVERY_MODEL, "output.path": str(tmp_path / "duck")}
+    sqlrec.evaluate(demo, overrides=overrides, progress=False)
+    sqlrec.evaluate(demo, overrides={**overrides, "output.path": str(tmp_path / "spark")}, progress=False,
+                    spark=spark)
+    duck, spark_root = tmp_path / "duck" / "evaluation", tmp_path / "spark" / "evaluation"
+    assert assert_same_outputs(duck, spark_root) == ["metrics", "metrics_by_slice", "metrics_by_user",
+                                                     "split_summary"]
+    metrics = pq.read_table(_published(duck)["metrics"])
+    assert sorted(set(metrics.column("model").to_pylist())) == sorted(EVERY_MODEL)
+    assert max(metrics.column("ndcg").to_pylist()) > 0
+
+
+def test_sqlrec_run_engine_spark_on_the_command_line(demo, spark, tmp_path):
+    # the module's session is active, so the command uses it rather than starting a second JVM
+    result = CliRunner().invoke(cli, ["run", "-p", str(demo), "--engine", "spark", "--no-progress",
+                                      "--set", f"output.path={tmp_path / 'out'}"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "current" / "run_manifest.json").read_text())
+    assert manifest["engine"]["name"] == "spark" and manifest["engine"]["master"].startswith("local")
+    assert manifest["refresh"]["incremental"] is False
+
+
+def test_a_python_stage_past_the_collect_limit_fails_and_keeps_the_last_outputs(demo, spark, tmp_path):
+    overrides = {"output.path": str(tmp_path / "out")}
+    sqlrec.run(demo, overrides=overrides, progress=False)
+    before = tree_digest(tmp_path / "out")
+    with pytest.raises(StageRunError, match=r"more than the 100 a Python stage may copy to the Spark driver") as err:
+        sqlrec.run(demo, overrides={**overrides, "engine.spark_collect_rows": 100}, progress=False, spark=spark)
+    assert "spark_collect_rows" in err.value.hint
+    assert tree_digest(tmp_path / "out") == before
+    assert not list((tmp_path / "out" / ".staging").iterdir())
+    assert not list((demo / ".sqlrec" / "tmp").glob("spark-*"))  # the Spark scratch folder is removed too
+
+
+# -- every built-in SQL stage ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return generated_world(tmp_path_factory, users=400, items=120, events=8_000, seed=11)
+
+
+def _stage_tables(config, mode: str, spark, targets=None) -> dict[str, tuple[pa.Table, pa.Table]]:
+    """Every stage of the plan, run on DuckDB and on Spark from the same checked inputs: name -> both results."""
+    plan = build_plan(load_project(config), mode=mode, targets=targets)
+    inputs = resolve(config)
+    duck = open_engine(config, inputs, False)
+    checked = prepare_inputs(duck, inputs, config)
+    checked_for_spark = open_engine(config, inputs, False)  # handed over, then closed
+    prepare_inputs(checked_for_spark, inputs, config)
+    on_spark = hand_inputs_to_spark(checked_for_spark, config, checked, spark)
+    spark_sql = stage_sql(plan, "spark")
+    both = {}
+    try:
+        for planned in plan.stages:
+            run_stage(duck, planned, config)
+            run_stage(on_spark, planned, config, spark_sql.get(planned.stage.name))
+            name = planned.stage.name
+            both[name] = (duck.arrow(name), on_spark.arrow(name))
+    finally:
+        duck.close()
+        on_spark.close()
+    return both
+
+
+def test_every_built_in_sql_stage_gives_the_same_rows_on_spark(world, spark, tmp_path):
+    extra = ('[evaluate]\nmodels = ' + str(EVERY_MODEL).replace("'", '"') + '\n'
+             '[experiments.ab]\ncontrol = "A"\nsalt = "s"\nholdout = 0.1\n'
+             '[experiments.ab.variants.A]\nvars = {}\n[experiments.ab.variants.B]\nvars = {}\n')
+    folder = project_on(world, tmp_path / "p", extra=extra)
+    base = load_config(folder / "sqlrec.toml", overrides={**OPTIONAL_OUTPUTS, **EVERY_SOURCE})
+    compared: dict[str, int] = {}
+    experiment = replace(base, experiment=base.experiments["ab"])
+    for config, mode, targets in ((base, "run", None), (base, "evaluate", None),
+                                  (base, "run", ("eval_holdout", "int_item_cooccurrence")),
+                                  (experiment, "run", ("experiment_assignments",))):
+        for name, (on_duckdb, on_spark) in _stage_tables(config, mode, spark, targets).items():
+            assert_same_rows(on_duckdb, on_spark, f"{mode}: {name}")
+            compared[name] = max(compared.get(name, 0), on_duckdb.num_rows)
+    built_in = {p.stem for p in builtin_dir("sql").rglob("*.sql")}
+    assert built_in - set(compared) == set(), "built-in SQL stages not compared on Spark"
+    empty = sorted(n for n in built_in if compared[n] == 0)
+    assert not empty, f"stages compared on no rows: {empty}"
+
+
+# -- the functions the Spark dialect lets through -------------------------------------------------------------
+
+ROWS = """SELECT * FROM (VALUES
+    (1, 2.5, 3, 'Red Mug', TIMESTAMPTZ '2026-03-01 10:00:00.250+00', [0.5, 2.0, -1.0], true),
+    (2, -0.75, 10, 'blue  bowl', TIMESTAMPTZ '2026-03-02 23:59:59+00', [1.5, 0.25], false),
+    (3, 1e-3, 7, 'Tea pot', TIMESTAMPTZ '2025-12-31 00:00:00+00', [3.0], true),
+    (4, NULL, NULL, NULL, NULL, NULL, NULL)) AS t(id, x, n, s, ts, l, b)"""
+#: Each verified function (VERIFIED_SPARK_FUNCTIONS) -> DuckDB expressions using it: per row of ROWS, or (when
+#: they aggregate) over all of them.
+PER_ROW = {
+    "Abs": ["abs(x)"], "And": ["b AND x > 0"], "ArrayMin": ["list_min(l)"],
+    "Case": ["CASE WHEN x > 1 THEN 'big' WHEN x > 0 THEN 'small' ELSE 'other' END"],
+    "Cast": ["CAST(n AS DOUBLE)", "CAST(floor(x * 10) AS BIGINT)", "CAST(n AS VARCHAR)", "CAST(ts AS DATE)"],
+    "Ceil": ["ceil(x)"], "Coalesce": ["coalesce(x, 0.0)"], "ConcatWs": ["concat_ws(':', CAST(n AS VARCHAR), s)"],
+    "Exp": ["exp(x)"], "Floor": ["floor(x)"], "Greatest": ["greatest(x, 0.1)"], "If": ["if(b, 'yes', 'no')"],
+    "Least": ["least(x, 1.0)"], "Length": ["length(s)"], "Ln": ["ln(abs(x) + 1)"], "Log": ["log(n)", "log2(n)"],
+    "Lower": ["lower(s)"], "MD5": ["md5(s)", "CAST(('0x' || substr(md5(s), 1, 8)) AS BIGINT)"],
+    "Nullif": ["nullif(n, 3)"], "Or": ["b OR x < 0"], "Pow": ["pow(0.5, n)"],
+    "RegexpSplit": ["string_split_regex(lower(s), '[^a-z]+')"], "Round": ["round(x, 2)", "round(x)"],
+    "RowNumber": ["row_number() OVER (ORDER BY x DESC NULLS LAST, id)"], "Sqrt": ["sqrt(abs(x))"],
+    "Substring": ["substr(s, 2, 3)"], "TimeToUnix": ["epoch(ts)"], "ToDays": ["ts - to_days(n)"],
+    "Upper": ["upper(s)"], "list_dot_product": ["list_dot_product(l, l)"], "round_even": ["round_even(x * 2, 0)"],
+    "to_hours": ["ts + to_hours(n)"], "to_minutes": ["ts - to_minutes(n)"], "to_seconds": ["ts + to_seconds(n)"],
+    "Div": ["1.0 / n", "n / 4"],
+    "DateDiff": ["date_diff('day', TIMESTAMPTZ '2026-03-01 23:30:00+00', ts)", "date_diff('day', ts, ts + to_hours(n))"],
+}
+AGGREGATE = {
+    "AnyValue": ["any_value(s) FILTER (WHERE id = 2)"], "ArgMax": ["max_by(s, x)", "max_by(s, x, 2)"],
+    "Avg": ["avg(x)"], "Count": ["count(x)", "count(*)", "count(DISTINCT b)"], "LogicalAnd": ["bool_and(b)"],
+    "LogicalOr": ["bool_or(x > 2)"], "Max": ["max(x)", "max(x, 2)"], "Min": ["min(s)"], "Sum": ["sum(n)"],
+}
+TABLE_FORMS = {  # functions of FROM or of the query's shape
+    "Exists": "SELECT id FROM t WHERE EXISTS (SELECT 1 FROM t AS u WHERE u.n > t.n) ORDER BY id",
+    "Unnest": "SELECT t.id, e.v FROM t, unnest(t.l) AS e(v) ORDER BY t.id, e.v",
+    "Explode": "SELECT id, unnest(l) AS v FROM t ORDER BY id, v",
+}
+
+
+def test_every_verified_function_has_a_check_and_nothing_else_is_let_through():
+    checked = set(PER_ROW) | set(AGGREGATE) | set(TABLE_FORMS)
+    assert VERIFIED_SPARK_FUNCTIONS <= checked, VERIFIED_SPARK_FUNCTIONS - checked
+    tree = sqlglot.parse_one("SELECT list_sum(l), hash(s) FROM t", read="duckdb")
+    with pytest.raises(TemplateError, match=r"list_sum\(\), which has no verified spark translation"):
+        check_portable(tree, "stage x (x.sql)")
+    with pytest.raises(TemplateError, match=r"date_diff\('hour', \.\.\.\) has no verified Spark translation"):
+        to_dialect(sqlglot.parse_one("SELECT date_diff('hour', a, b) FROM t", read="duckdb"), "spark", "x")
+
+
+def _queries() -> list[tuple[str, str]]:
+    queries = [(name, f"SELECT id, {e} AS v FROM t ORDER BY id") for name, exprs in PER_ROW.items() for e in exprs]
+    queries += [(name, f"SELECT {e} AS v FROM t") for name, exprs in AGGREGATE.items() for e in exprs]
+    return queries + list(TABLE_FORMS.items())
+
+
+def test_each_verified_function_gives_duckdb_s_result_on_spark(spark, tmp_path):
+    data = tmp_path / "t.parquet"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"COPY ({ROWS}) TO '{data}' (FORMAT parquet)")
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{data}')")
+    spark.read.parquet(str(data)).createOrReplaceTempView("t")
+    for name, query in _queries():
+        tree = sqlglot.parse_one(query, read="duckdb")
+        check_portable(tree, name)
+        expected = con.sql(query).to_arrow_table()
+        got = spark.sql(tree.sql(SqlrecSpark, unsupported_level=ErrorLevel.RAISE)).toArrow()
+        assert_same_rows(expected.rename_columns(got.column_names), got, f"{name}: {query}")
+
+
+# -- experiment assignment ---------------------------------------------------------------------------------------
+
+def test_spark_assigns_3000_users_as_python_duckdb_and_the_reference_do(spark):
+    from test_experiments import _reference_arm, _run_assignment_sql, _sql_arms, _spec
+    from sqlrec.experiments.assignment import assign
+    from sqlrec.plan import render_one
+    from sqlrec.project import load_project
+    from sqlrec.sql_lint import parse_stage, to_dialect
+    spec = _spec([("A", 1), ("B", 2), ("C", 1)])
+    users = list(range(1, 3001))
+    sql = _run_assignment_sql(render_one, load_project, spec, users, dialect="spark")
+    tree = parse_stage(sql, "experiment_assignments", "x.sql", {"int_experiment_users", "stg_events"})
+    spark.createDataFrame([(u,) for u in users], "user_id BIGINT").createOrReplaceTempView("int_experiment_users")
+    spark.sql("SELECT user_id FROM int_experiment_users").createOrReplaceTempView("stg_events")
+    rows = spark.sql(f"SELECT user_id, arm, bucket, shown FROM ({to_dialect(tree, 'spark', 'assignment')}) AS a") \
+        .collect()
+    in_spark = {r.user_id: (r.arm, r.bucket, r.shown) for r in rows}
+    in_duckdb = _sql_arms(spec, users)
+    assert len(in_spark) == len(users)
+    for user in users:
+        python = assign(user, spec)
+        assert in_spark[user] == in_duckdb[user], user
+        assert in_spark[user][0] == python.arm == _reference_arm(user, spec), user
+        assert in_spark[user][1] == python.bucket
+    assert {arm for arm, _, _ in in_spark.values()} == {"holdout", "A", "B", "C"}
+
+
+def test_the_md5_bucket_matches_rfc_1321_and_python_on_spark(spark):
+    from sqlrec.experiments.assignment import md5_unit
+    published = {"": "d41d8cd98f00b204e9800998ecf8427e", "abc": "900150983cd24fb0d6963f7d28e17f72"}
+    bucket = sqlglot.parse_one("SELECT md5($t) AS d, CAST(('0x' || substr(md5($t), 1, 8)) AS BIGINT) "
+                               "/ CAST(4294967296 AS DOUBLE) AS u", read="duckdb")  # macros/random.sql md5_unit
+    for text, digest in published.items():
+        row = spark.sql(to_dialect(bucket, "spark", "md5"), args={"t": text}).collect()[0]
+        assert row.d == digest and row.u == md5_unit(text) == int(digest[:8], 16) / 2 ** 32
