@@ -12,6 +12,8 @@ import math
 from decimal import Decimal
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -199,6 +201,26 @@ def _stage_tables(config, mode: str, spark, targets=None) -> dict[str, tuple[pa.
         duck.close()
         on_spark.close()
     return both
+
+
+def test_a_cluster_master_url_runs_on_separate_executor_processes(world, tmp_path):
+    """local-cluster[2,1,1024] starts two executor JVMs beside the driver, as a standalone cluster does: they read
+    the handed-over inputs and write the stage and output Parquet themselves."""
+    folder = project_on(world, tmp_path / "p")
+    sqlrec.run(folder, progress=False, overrides={"output.path": str(tmp_path / "duck")})
+    master = "local-cluster[2,1,1024]"
+    done = subprocess.run([sys.executable, "-m", "sqlrec", "run", "-p", str(folder), "--engine", "spark",
+                           "--spark-master", master, "--no-progress", "-q"], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((folder / "out" / "current" / "run_manifest.json").read_text())
+    assert manifest["engine"] == {"name": "spark", "spark": spark_version(), "master": master}
+    assert "recommendations" in assert_same_outputs(tmp_path / "duck", folder / "out")
+
+
+def spark_version() -> str:
+    import pyspark
+    return pyspark.__version__
 
 
 def test_every_built_in_sql_stage_gives_the_same_rows_on_spark(world, spark, tmp_path):

@@ -31,6 +31,9 @@ def test_a_function_without_a_verified_spark_meaning_fails_to_render_and_to_run(
     assert "totals.sql" in rendered.output and "Running on Spark" in rendered.output
     on_duckdb = runner.invoke(cli, ["render", "totals", "-p", str(project.root)])
     assert on_duckdb.exit_code == 0 and "list_sum" in on_duckdb.output.lower()
+    checked = runner.invoke(cli, ["validate", "-p", str(project.root), "--set", "engine.name=spark"])
+    assert checked.exit_code == 2 and "list_sum()" in checked.output
+    assert runner.invoke(cli, ["validate", "-p", str(project.root)]).exit_code == 0  # fine on DuckDB
     # the run stops before reading data or starting Spark: nothing is written
     ran = runner.invoke(cli, ["run", "-p", str(project.root), "--engine", "spark", "--no-progress"])
     assert ran.exit_code == 2 and "list_sum()" in ran.output

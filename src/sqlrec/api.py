@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .lookups import Explanation
 from .input_checks import InputReport, describe_input, prepare_inputs
 from .inputs import ResolvedInput, resolve
-from .pipeline import run_project
+from .pipeline import run_project, stage_sql
 from .plan import Plan, build_plan, render_one
 from .project import Project, load_project
 from .layout import CURRENT
@@ -160,9 +160,11 @@ class Validation:
 
 def validate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
              overrides: Mapping[str, Any] | None = None) -> Validation:
-    """Everything short of running: config, stages, graph, rendering, SQL parsing, input files and column mapping."""
+    """Everything short of running: config, stages, graph, rendering, SQL parsing (and, for `[engine] name =
+    "spark"`, the Spark translation of every stage), input files and column mapping."""
     proj = load(project, vars, overrides)
     plan = build_plan(proj)
+    stage_sql(plan, proj.config.engine.name)
     inputs = resolve(proj.config, plan.inputs)
     with _scratch_engine(proj.config, inputs) as engine:
         columns = {name: describe_input(engine.con, resolved, proj.config) for name, resolved in inputs.items()}
