@@ -1,8 +1,11 @@
-"""The co-occurrence recommender end to end at 20M events on this machine, with pruning on and DuckDB's memory
-limited so that its large joins and aggregations spill to disk instead of failing.
+"""The co-occurrence recommender (or the whole default pipeline) end to end at 20M events on this machine, with
+pruning on and DuckDB's memory limited so that its large joins and aggregations spill to disk instead of failing.
 
     python bench/scale.py [--events 20000000 --users 1000000 --items 50000] [--memory-limit 3GB] [--data DIR]
-                          [--neighbours 50] [--max-history 100] [--scoring sparse]
+                          [--neighbours 50] [--max-history 100] [--scoring sparse] [--pipeline cooccurrence|full]
+
+--pipeline full runs every default output (recommendations blended from co-occurrence, content, SVD and
+repurchase, similar items, explanations, popular lists, profiles) over the world's events, items and users.
 
 Generates the synthetic world into --data (kept, and reused when it is already there), runs `sqlrec run` in a
 child process, and prints each stage's rows and seconds, the whole run's seconds, the child's peak RSS and the
@@ -35,6 +38,25 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def write_full_project(folder: Path, world: Path, knobs: str) -> Path:
+    """Every default output, the blend taking co-occurrence, content, SVD and repurchase lists."""
+    inputs = "\n".join(f"[inputs.{name}]\npath = {json.dumps(str(world / f'{name}.parquet'))}"
+                       for name in ("events", "items", "users"))
+    (folder / "sqlrec.toml").write_text(f"""{inputs}
+[output]
+path = "out"
+keep_runs = 1
+[engine]
+progress = false
+[vars]
+k = 10
+{knobs}
+blend = {{ cooccurrence = 0.6, content = 0.2, svd = 0.3, repurchase = 0.5 }}
+repurchase_categories = ["coffee", "skincare"]
+""")
+    return folder
+
+
 def child(project: str) -> None:
     import sqlrec
     started = time.perf_counter()
@@ -56,6 +78,7 @@ def main() -> None:
     parser.add_argument("--max-history", type=int, default=100)
     parser.add_argument("--scoring", choices=["sparse", "sql"], default="sparse")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-scale-data")
+    parser.add_argument("--pipeline", choices=["cooccurrence", "full"], default="cooccurrence")
     args = parser.parse_args()
     events = args.data / "events.parquet"
     if not events.is_file():
@@ -63,9 +86,10 @@ def main() -> None:
         generate(args.data, WorldSize(users=args.users, items=args.items, events=args.events, seed=1))
         print(f"generated {args.events:,} events in {time.perf_counter() - started:.0f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        project = write_project(Path(tmp), events, f"cooccurrence_neighbours = {args.neighbours}\n"
-                                                   f"cooccurrence_max_history = {args.max_history}\n"
-                                                   f'neighbour_scoring = "{args.scoring}"')
+        knobs = (f"cooccurrence_neighbours = {args.neighbours}\ncooccurrence_max_history = {args.max_history}\n"
+                 f'neighbour_scoring = "{args.scoring}"')
+        project = write_project(Path(tmp), events, knobs) if args.pipeline == "cooccurrence" else \
+            write_full_project(Path(tmp), args.data, knobs)
         config = project / "sqlrec.toml"
         config.write_text(config.read_text().replace(
             "[engine]\n", f'[engine]\nmemory_limit = "{args.memory_limit}"\ntemp_directory = "spill"\n'))
@@ -91,7 +115,7 @@ def main() -> None:
         report = json.loads(run.stdout.strip().splitlines()[-1])
     for stage in report["stages"]:
         print(f"  {stage['stage']:<30} {stage['rows']:>14,} rows {stage['seconds']:>9.1f} s")
-    print(json.dumps({"events": args.events, "users": args.users, "items": args.items,
+    print(json.dumps({"pipeline": args.pipeline, "events": args.events, "users": args.users, "items": args.items,
                       "memory_limit": args.memory_limit, "neighbours": args.neighbours,
                       "max_history": args.max_history, "scoring": args.scoring,
                       "run_s": round(report["seconds"], 1), "peak_rss_mb": report["peak_rss_mb"],

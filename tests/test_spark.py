@@ -151,14 +151,16 @@ def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark,
     assert max(metrics.column("ndcg").to_pylist()) > 0
 
 
-def test_sqlrec_run_engine_spark_on_the_command_line(demo, spark, tmp_path):
+def test_sqlrec_run_engine_spark_on_the_command_line(world, spark, tmp_path):
     # the module's session is active, so the command uses it rather than starting a second JVM
-    result = CliRunner().invoke(cli, ["run", "-p", str(demo), "--engine", "spark", "--no-progress",
+    folder = project_on(world, tmp_path / "p")
+    result = CliRunner().invoke(cli, ["run", "-p", str(folder), "--engine", "spark", "--no-progress",
                                       "--set", f"output.path={tmp_path / 'out'}"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "out" / "current" / "run_manifest.json").read_text())
     assert manifest["engine"]["name"] == "spark" and manifest["engine"]["master"].startswith("local")
-    assert manifest["refresh"]["incremental"] is False
+    assert manifest["refresh"] == {"incremental": False, "reason": "the Spark engine always rebuilds in full",
+                                   "new_files": []}
 
 
 def test_a_python_stage_past_the_collect_limit_fails_and_keeps_the_last_outputs(demo, spark, tmp_path):

@@ -128,8 +128,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
                     "pip install 'sqlrec[spark]' and Java 17+). tune and experiment always run on DuckDB.",
                     choices=("duckdb", "spark")),
         "threads": Key((int,), None, "DuckDB worker threads; Spark's local[n] in local mode (default: all cores)."),
-        "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM); the Spark "
-                            "driver's memory in local mode."),
+        "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM); in Spark "
+                            "local mode, the driver's memory (default: 60% of RAM)."),
         "temp_directory": Key((str,), ".sqlrec/tmp", "Where large joins spill to disk, relative to the project."),
         "max_temp_size": Key((str,), None, "The most a run may spill to temp_directory, e.g. \"50GB\" (default: "
                              "90% of the disk's free space); a run that needs more stops with an error."),

@@ -87,10 +87,11 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
     publish_dir = staging / "publish"
     fingerprints = {name: fingerprint(r) for name, r in inputs.items()}
     on_spark = config.engine.name == "spark"
-    key, update, why = None, None, ""
-    if mode == "run" and not on_spark:  # the kept state is DuckDB's; a Spark run rebuilds in full
+    key, update, why = None, None, "the Spark engine always rebuilds in full"
+    if mode == "run" and not on_spark:  # the kept state is DuckDB's
         key = refresh.state_key(config, plan)
         update, why = refresh.decide(config, project, plan, fingerprints, current_run_dir(store.root))
+    if mode == "run":
         report(f"refresh: {'incremental' if update else 'full'} ({why})")
         if update is not None:
             plan = build_plan(project, mode=mode, refresh=update.context())
