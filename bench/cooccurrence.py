@@ -50,13 +50,11 @@ def make_events(folder: Path, users: int, items: int, events: int) -> Path:
     return folder / "events.parquet"
 
 
-def write_project(folder: Path, events: Path, extra_vars: str = "", recommender: str = "rec_cooccurrence",
-                  extra_config: str = "") -> Path:
-    """A project over `events` whose published `recommendations` are `recommender`'s lists, and nothing else."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sqlrec.toml").write_text(f"""
-[inputs.events]
-path = {json.dumps(str(events))}
+def bench_config(inputs: dict[str, Path], extra_vars: str = "") -> str:
+    """The head of a benchmark project's sqlrec.toml: the inputs, one kept run, no progress lines, k = 10."""
+    declared = "\n".join(f"[inputs.{name}]\npath = {json.dumps(str(path))}" for name, path in inputs.items())
+    return f"""
+{declared}
 [output]
 path = "out"
 keep_runs = 1
@@ -65,7 +63,14 @@ progress = false
 [vars]
 k = 10
 {extra_vars}
-[stages.popular_items]
+"""
+
+
+def write_project(folder: Path, events: Path, extra_vars: str = "", recommender: str = "rec_cooccurrence",
+                  extra_config: str = "") -> Path:
+    """A project over `events` whose published `recommendations` are `recommender`'s lists, and nothing else."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sqlrec.toml").write_text(bench_config({"events": events}, extra_vars) + f"""[stages.popular_items]
 enabled = false
 [stages.popular_by_group]
 enabled = false

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from cooccurrence import peak_rss_mb, write_project
+from cooccurrence import bench_config, peak_rss_mb, write_project
 
 from sqlrec.datagen import WorldSize, generate
 
@@ -40,20 +40,10 @@ def folder_bytes(folder: Path) -> int:
 
 def write_full_project(folder: Path, world: Path, knobs: str) -> Path:
     """Every default output, the blend taking co-occurrence, content, SVD and repurchase lists."""
-    inputs = "\n".join(f"[inputs.{name}]\npath = {json.dumps(str(world / f'{name}.parquet'))}"
-                       for name in ("events", "items", "users"))
-    (folder / "sqlrec.toml").write_text(f"""{inputs}
-[output]
-path = "out"
-keep_runs = 1
-[engine]
-progress = false
-[vars]
-k = 10
-{knobs}
-blend = {{ cooccurrence = 0.6, content = 0.2, svd = 0.3, repurchase = 0.5 }}
-repurchase_categories = ["coffee", "skincare"]
-""")
+    (folder / "sqlrec.toml").write_text(bench_config(
+        {name: world / f"{name}.parquet" for name in ("events", "items", "users")},
+        knobs + '\nblend = { cooccurrence = 0.6, content = 0.2, svd = 0.3, repurchase = 0.5 }\n'
+                'repurchase_categories = ["coffee", "skincare"]'))
     return folder
 
 

@@ -187,10 +187,7 @@ def _stage_tables(config, mode: str, spark, targets=None) -> dict[str, tuple[pa.
     plan = build_plan(load_project(config), mode=mode, targets=targets)
     inputs = resolve(config)
     duck = open_engine(config, inputs, False)
-    checked = prepare_inputs(duck, inputs, config)
-    checked_for_spark = open_engine(config, inputs, False)  # handed over, then closed
-    prepare_inputs(checked_for_spark, inputs, config)
-    on_spark = hand_inputs_to_spark(checked_for_spark, config, checked, spark)
+    on_spark = hand_inputs_to_spark(duck, config, prepare_inputs(duck, inputs, config), spark)
     spark_sql = stage_sql(plan, "spark")
     both = {}
     try:

@@ -69,9 +69,7 @@ def _epoch_sql(self, expression: exp.TimeToUnix) -> str:
 
 def _cast_sql(self, expression: exp.Cast) -> str:
     # The md5 bucket: DuckDB reads '0x' || hex as a hexadecimal BIGINT; Spark casts it to NULL, and has CONV.
-    operand = expression.this
-    if (expression.to.is_type(exp.DataType.Type.BIGINT) and isinstance(operand, exp.Paren)):
-        operand = operand.this
+    operand = expression.this.unnest()  # without the parentheses around '0x' || ...
     if (expression.to.is_type(exp.DataType.Type.BIGINT) and isinstance(operand, exp.DPipe)
             and isinstance(operand.this, exp.Literal) and operand.this.is_string and operand.this.name == "0x"):
         return f"CAST({self.func('CONV', operand.expression, exp.Literal.number(16), exp.Literal.number(10))} AS BIGINT)"

@@ -50,7 +50,7 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
     started_at = datetime.now(timezone.utc)
     project = load_project(config)
     plan = build_plan(project, mode=mode)
-    stage_sql(plan, config.engine.name)  # a stage that cannot run on the engine fails before any data is read
+    sql = stage_sql(plan, config.engine.name)  # a stage the engine cannot run fails before any data is read
     inputs = resolve(config)  # every declared input is checked, also those no stage reads yet
     root = config.output_dir / EVALUATION_FOLDER if mode == "evaluate" else config.output_dir
     store = OutputStore(root, config.output.keep_runs)
@@ -58,8 +58,8 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
         run_id = new_run_id()
         staging = store.staging(run_id)
         try:
-            return _run_in_staging(config, project, plan, inputs, store, run_id, staging, report, show_progress,
-                                   started_at, mode, spark)
+            return _run_in_staging(config, project, plan, sql, inputs, store, run_id, staging, report,
+                                   show_progress, started_at, mode, spark)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # the published outputs were never touched
             raise
@@ -81,7 +81,8 @@ def compute_tables(config: Config, tables: tuple[str, ...], mode: str = "run",
         engine.close()
 
 
-def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mapping[str, ResolvedInput],
+def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[str, str],
+                    inputs: Mapping[str, ResolvedInput],
                     store: OutputStore, run_id: str, staging: Path, report: Reporter, show_progress: bool,
                     started_at: datetime, mode: str, spark: Any = None) -> RunResult:
     publish_dir = staging / "publish"
@@ -95,7 +96,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         report(f"refresh: {'incremental' if update else 'full'} ({why})")
         if update is not None:
             plan = build_plan(project, mode=mode, refresh=update.context())
-    sql = stage_sql(plan, config.engine.name)
+            sql = stage_sql(plan, config.engine.name)
     engine = open_engine(config, inputs, show_progress, writes_to=staging,
                          reads_from=update.state_dir if update is not None else None)
     try:
@@ -104,7 +105,8 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, inputs: Mappin
         if update is not None:
             refresh.bind_state(engine, update)
         if on_spark:
-            engine = hand_inputs_to_spark(engine, config, checked, spark)
+            checked_in, engine = engine, hand_inputs_to_spark(engine, config, checked, spark)
+            checked_in.close()  # it holds nothing else
         for name, input_report in checked.items():
             for note in input_report.notes:
                 report(f"input {name}: {note}")
@@ -169,7 +171,7 @@ def stage_sql(plan: Plan, engine: str) -> dict[str, str]:
 def hand_inputs_to_spark(checked_in: DuckDBEngine, config: Config, checked: Mapping[str, InputReport],
                          session: Any = None) -> "SparkEngine":
     """Start the Spark engine with the checked inputs: DuckDB's clean `src_<name>` tables, written as Parquet to
-    the scratch folder and bound there as Spark views. Closes the DuckDB engine (it holds nothing else)."""
+    the scratch folder and bound there as Spark views."""
     from .engines.spark import SparkEngine  # pyspark is imported by Spark runs only
 
     scratch = (config.root / config.engine.temp_directory).resolve()
@@ -183,8 +185,6 @@ def hand_inputs_to_spark(checked_in: DuckDBEngine, config: Config, checked: Mapp
     except BaseException:
         spark.close()
         raise
-    finally:
-        checked_in.close()
     return spark
 
 
