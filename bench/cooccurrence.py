@@ -159,7 +159,8 @@ def child_sqlrec(events: str, neighbours: int, scoring: str) -> dict:
                 "rows": result.table("recommendations").num_rows}
 
 
-def _frame(events: str):
+def ratings_frame(events: str):
+    """The events as Recommenders' columns: view 1, cart 3, purchase 5 as the rating, epoch seconds as timestamp."""
     import pandas as pd
     weights = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
     df = duckdb.sql("SELECT user_id, item_id, event_type, epoch(ts) AS ts FROM read_parquet($p)",
@@ -172,7 +173,7 @@ def _frame(events: str):
 def child_implicit(events: str) -> dict:
     import scipy.sparse as sp
     from implicit.nearest_neighbours import CosineRecommender
-    df = _frame(events).groupby(["userID", "itemID"], as_index=False)["rating"].sum()
+    df = ratings_frame(events).groupby(["userID", "itemID"], as_index=False)["rating"].sum()
     started = time.perf_counter()
     users, u = np.unique(df["userID"].to_numpy(), return_inverse=True)
     items, i = np.unique(df["itemID"].to_numpy(), return_inverse=True)
@@ -186,7 +187,7 @@ def child_implicit(events: str) -> dict:
 def child_sar(events: str) -> dict:
     np.NaN = np.nan  # recommenders 1.2.1 still uses the alias NumPy 2 removed
     from recommenders.models.sar import SAR
-    df = _frame(events).groupby(["userID", "itemID"], as_index=False).agg({"rating": "sum", "timestamp": "max"})
+    df = ratings_frame(events).groupby(["userID", "itemID"], as_index=False).agg({"rating": "sum", "timestamp": "max"})
     started = time.perf_counter()
     model = SAR(col_user="userID", col_item="itemID", col_rating="rating", col_timestamp="timestamp",
                 similarity_type="jaccard", time_decay_coefficient=30, timedecay_formula=True)

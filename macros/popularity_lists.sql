@@ -52,10 +52,18 @@ user_segment AS (
     SELECT user_id, n_seen, '(all)' AS segment FROM history
 {% endif %}
 ),
+reaches AS (  -- how deep into the popular list a user may need to go; users share few distinct depths
+    SELECT DISTINCT segment, {{ depth }} + n_seen AS reach FROM user_segment
+),
+reachable AS (  -- each distinct depth's items once, so that users join them on equality, not on a range
+    SELECT r.segment, r.reach, p.item_id, p.score
+    FROM reaches AS r
+    JOIN popularity AS p ON p.segment = r.segment AND p.popularity_rank <= r.reach
+),
 candidates AS (
     SELECT h.user_id, p.item_id, p.score
     FROM user_segment AS h
-    JOIN popularity AS p ON p.segment = h.segment AND p.popularity_rank <= {{ depth }} + h.n_seen
+    JOIN reachable AS p ON p.segment = h.segment AND p.reach = {{ depth }} + h.n_seen
     WHERE NOT EXISTS (SELECT 1 FROM seen AS s WHERE s.user_id = h.user_id AND s.item_id = p.item_id)
 ),
 ranked AS (

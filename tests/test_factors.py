@@ -15,7 +15,8 @@ import pytest
 import scipy.sparse as sp
 
 import sqlrec
-from sqlrec.factor_models import ease_weights, randomized_svd, strongest_per_row, top_factor_candidates
+from sqlrec.factor_models import (ease_weights, randomized_svd, round_to_grid, strongest_per_row,
+                                  top_factor_candidates)
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -92,6 +93,31 @@ def test_top_factor_candidates_equal_dense_numpy(k, block):
             expected |= {(u, j) for j in unseen if dense[u, j] >= kth}
     assert set(zip(rows.tolist(), cols.tolist())) == expected
     np.testing.assert_allclose(scores, dense[rows, cols], rtol=1e-12)
+
+
+@pytest.mark.parametrize("positive_only, grid_bits", [(False, None), (True, 40)])
+def test_top_factor_candidates_over_many_items_equal_a_full_sort(positive_only, grid_bits):
+    # 3,000 items: the k-th best is found among the scores at or above a bound from groups of 64 (k_th_lower_bound)
+    rng = np.random.default_rng(7)
+    users = rng.integers(-2, 3, (30, 4)).astype(float)
+    items = np.round(rng.standard_normal((3_000, 4)), 1)  # few distinct scores: many ties at the k-th
+    mask = (rng.random((30, 3_000)) < 0.3).astype(float)
+    mask[0, :2_995] = 1.0  # a user with 5 unseen items: all of them
+    seen = sp.csr_matrix(mask)
+    rows, cols, scores = top_factor_candidates(users, items, seen, 10, positive_only=positive_only,
+                                               grid_bits=grid_bits, threads=2)
+    dense = users @ items.T
+    if grid_bits:  # sums equal in exact arithmetic tie once rounded; unrounded, BLAS may order them either way
+        dense = round_to_grid(dense, grid_bits)
+    expected = set()
+    for u in range(30):
+        unseen = [j for j in range(3_000) if mask[u, j] == 0 and (dense[u, j] > 0 or not positive_only)]
+        ranked = sorted((dense[u, j] for j in unseen), reverse=True)
+        kth = ranked[min(10, len(ranked)) - 1] if ranked else np.inf
+        expected |= {(u, j) for j in unseen if dense[u, j] >= kth}
+    assert len(expected) > 300
+    assert set(zip(rows.tolist(), cols.tolist())) == expected
+    np.testing.assert_allclose(scores, dense[rows, cols], atol=1e-12)
 
 
 # -- the stages in a project -----------------------------------------------------------------------------------

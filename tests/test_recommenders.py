@@ -238,6 +238,7 @@ SHOP_STAGES = ("int_item_tokens", "int_item_content_similarity", "int_item_simil
 
 
 def _shop_run(folder, scoring):
+    """neighbour_scoring = content_similarity = "sql" is the all-SQL run; "sparse" the default Python stages."""
     project = folder / scoring
     project.mkdir()
     (project / "sqlrec.toml").write_text(f"""
@@ -246,6 +247,7 @@ path = "out"
 [vars]
 k = 10
 neighbour_scoring = "{scoring}"
+content_similarity = "{'sql' if scoring == 'sql' else 'dense'}"
 """)
     (project / "sql" / "publish").mkdir(parents=True)
     for stage in SHOP_STAGES:
@@ -294,6 +296,34 @@ def test_tfidf_cosine_equals_numpy(shop):
         expected = sorted(((-row[k], ids[k]) for k in range(n) if ids[k] != item and row[k] > 1e-12))[:50]
         got = sorted(((-r["similarity"], r["other_item_id"]) for r in pairs if r["item_id"] == item))
         assert [i for _, i in got] == [i for _, i in expected]
+
+
+def test_content_similarity_is_the_same_from_blas_blocks_and_from_the_sql_join(shop, shop_sql):
+    dense = shop[1].table("out_int_item_content_similarity").to_pylist()
+    joined = shop_sql[1].table("out_int_item_content_similarity").to_pylist()
+    assert len(dense) > 1000
+    key = lambda r: (r["item_id"], r["other_item_id"])  # noqa: E731
+    assert sorted(map(key, dense)) == sorted(map(key, joined))
+    by_pair = {key(r): r["similarity"] for r in joined}
+    assert max(abs(r["similarity"] - by_pair[key(r)]) for r in dense) <= 1e-12
+
+
+@pytest.mark.parametrize("vectors", ["dense", "sparse"])
+def test_content_similarity_from_blocks_keeps_ties_at_the_cut_whole_for_sql_to_break_by_id(vectors, monkeypatch):
+    from sqlrec.stages import content
+    from sqlrec.stages.content import int_content_similarity_candidates
+    if vectors == "sparse":  # as for a vocabulary too large for a dense matrix
+        monkeypatch.setattr(content, "DENSE_BYTES", 0)
+    tokens = pa.table({"item_id": ["a", "a", "b", "c", "c", "d", "e", "f"],
+                       "token": ["x", "y", "x", "x", "y", "x", "z", "x"],
+                       "weight": [0.6, 0.8, 1.0, 0.6, 0.8, 1.0, 1.0, 1.0]})
+    index = pa.table({"item_id": ["a", "b", "c", "d", "e", "f"], "item_ix": pa.array(range(6), pa.int32())})
+    got = int_content_similarity_candidates({"int_item_tokens": tokens, "int_item_index": index},
+                                            {"content_neighbours": 1}).to_pylist()
+    # a and c are the same vector (0.6^2 + 0.8^2, exactly 1 once rounded); b, d and f are too, so b's one best
+    # neighbour is a tie of d and f, both kept; e shares no token with anyone and has no row
+    assert sorted((r["item_ix"], r["other_item_ix"], r["similarity"]) for r in got) == [
+        (0, 2, 1.0), (1, 3, 1.0), (1, 5, 1.0), (2, 0, 1.0), (3, 1, 1.0), (3, 5, 1.0), (5, 1, 1.0), (5, 3, 1.0)]
 
 
 def test_content_recommends_items_without_events(shop):

@@ -26,15 +26,27 @@ WITH final AS (
     FROM {{ ref('rec_final') }} AS f
     LEFT JOIN {{ ref('int_candidates') }} AS c ON c.user_id = f.user_id AND c.item_id = f.item_id
 ),
-parts AS (  -- (user, item, source, share of the score): the blend's sources for tier 1, the row's source otherwise
-    SELECT f.user_id, f.item_id, b.source,
-           b.contribution / CAST(sum(CAST(b.contribution AS DECIMAL(38, 15))) OVER (PARTITION BY f.user_id, f.item_id)
-                                 AS DOUBLE) AS source_share  -- exact sums: the same bits in any row order
+blended AS MATERIALIZED (
+    SELECT f.user_id, f.item_id, b.source, b.contribution
     FROM final AS f
     JOIN {{ ref('int_blend_parts') }} AS b ON b.user_id = f.user_id AND b.item_id = f.item_id
     WHERE f.tier = 1 AND b.contribution > 0
+),
+blended_totals AS (  -- exact sums: the same bits in any row order (a GROUP BY and a join: faster than a window)
+    SELECT user_id, item_id, CAST(sum(CAST(contribution AS DECIMAL(38, 15))) AS DOUBLE) AS total
+    FROM blended GROUP BY user_id, item_id
+),
+parts AS (  -- (user, item, source, share of the score): the blend's sources for tier 1, the row's source otherwise
+    SELECT b.user_id, b.item_id, b.source, b.contribution / t.total AS source_share
+    FROM blended AS b JOIN blended_totals AS t ON t.user_id = b.user_id AND t.item_id = b.item_id
     UNION ALL
     SELECT user_id, item_id, source, 1.0 FROM final WHERE tier <> 1
+),
+held AS MATERIALIZED (  -- each listed item beside each of the user's history items: |final| x history rows,
+                        -- where joining the similarities to the history first makes |history| x neighbours
+    SELECT f.user_id, f.item_id, a.item_id AS held_item_id, a.affinity
+    FROM final AS f
+    JOIN {{ ref('int_user_affinity') }} AS a ON a.user_id = f.user_id
 ),
 terms AS (  -- (user, item, source, kind, contributor, weight): what each source's score is made of
     SELECT user_id, item_id, source, 'pin' AS kind, 'pinned' AS contributor, 1.0 AS weight
@@ -42,10 +54,9 @@ terms AS (  -- (user, item, source, kind, contributor, weight): what each source
 {% for source, similarity in [('cooccurrence', 'int_item_similarity'), ('content', 'int_item_content_similarity')] %}
 {% if source in names or source in cascade %}
     UNION ALL  -- affinity x similarity, per history item
-    SELECT f.user_id, f.item_id, {{ source | lit }}, 'item', CAST(a.item_id AS VARCHAR), a.affinity * s.similarity
-    FROM final AS f
-    JOIN {{ ref('int_user_affinity') }} AS a ON a.user_id = f.user_id
-    JOIN {{ ref(similarity) }} AS s ON s.item_id = a.item_id AND s.other_item_id = f.item_id
+    SELECT h.user_id, h.item_id, {{ source | lit }}, 'item', CAST(h.held_item_id AS VARCHAR), h.affinity * s.similarity
+    FROM held AS h
+    JOIN {{ ref(similarity) }} AS s ON s.item_id = h.held_item_id AND s.other_item_id = h.item_id
 {% endif %}
 {% endfor %}
 {% if 'session' in cascade %}
@@ -85,14 +96,18 @@ terms AS (  -- (user, item, source, kind, contributor, weight): what each source
     LEFT JOIN {{ ref('int_user_profile') }} AS u ON u.user_id = f.user_id
     WHERE p.source IN ('svd', 'repurchase', 'segment_popularity', 'popularity')
 ),
+positive_terms AS MATERIALIZED (
+    SELECT * FROM terms WHERE weight > 0
+),
+term_totals AS (
+    SELECT user_id, item_id, source, CAST(sum(CAST(weight AS DECIMAL(38, 15))) AS DOUBLE) AS total
+    FROM positive_terms GROUP BY user_id, item_id, source
+),
 shared AS (
-    SELECT p.user_id, p.item_id, p.source, t.kind, t.contributor,
-           p.source_share * t.weight
-               / CAST(sum(CAST(t.weight AS DECIMAL(38, 15))) OVER (PARTITION BY p.user_id, p.item_id, p.source)
-                      AS DOUBLE) AS share
+    SELECT p.user_id, p.item_id, p.source, t.kind, t.contributor, p.source_share * t.weight / n.total AS share
     FROM parts AS p
-    JOIN terms AS t ON t.user_id = p.user_id AND t.item_id = p.item_id AND t.source = p.source
-    WHERE t.weight > 0
+    JOIN positive_terms AS t ON t.user_id = p.user_id AND t.item_id = p.item_id AND t.source = p.source
+    JOIN term_totals AS n ON n.user_id = p.user_id AND n.item_id = p.item_id AND n.source = p.source
 ),
 combined AS (  -- a history item may contribute through several sources
     SELECT user_id, item_id, max(source) AS source, kind, contributor,

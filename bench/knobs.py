@@ -1,0 +1,86 @@
+"""The knobs that trade accuracy for speed, measured: NDCG@10 and the seconds of the stages each knob drives.
+
+    python bench/knobs.py [--scale 1M] [--data DIR]
+
+For each setting below, `sqlrec evaluate` (time split, last 14 days held out) of bench/run.py's project on that
+scale's world, in a fresh process, other knobs as in bench/run.py:
+
+  cooccurrence_neighbours   0 (exact), 100, 50, 20, 10      the co-occurrence model's NDCG, its stages' seconds
+  cooccurrence_max_history  0 (all), 100, 50, 20           the same
+  svd_rank                  16, 32, 64, 128                 the SVD model's NDCG, its stages' seconds
+  content_neighbours        100, 50, 20                     the content model's NDCG, its stages' seconds
+
+and the final blended list's NDCG beside each. Prints a Markdown table (bench/results/knobs-<scale>.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from run import KNOBS, SCALES, WORK, world_for
+from scale import write_full_project
+
+BENCH = Path(__file__).resolve()
+SETTINGS = [("cooccurrence_neighbours", v, "cooccurrence") for v in (0, 100, 50, 20, 10)] + \
+           [("cooccurrence_max_history", v, "cooccurrence") for v in (0, 100, 50, 20)] + \
+           [("svd_rank", v, "svd") for v in (16, 32, 64, 128)] + \
+           [("content_neighbours", v, "content") for v in (100, 50, 20)]
+STAGES = {"cooccurrence": WORK["co-occurrence recommender (fit + top-10)"][0],
+          "svd": WORK["latent-factor recommender (fit + top-10)"][0],
+          "content": WORK["content similarity (top-50 per item)"][0] + ["int_content_candidates", "rec_content"]}
+
+
+def child(world: str, knob: str, value: int) -> dict:
+    import sqlrec
+    with tempfile.TemporaryDirectory() as tmp:
+        knobs = "\n".join(line for line in KNOBS.splitlines() if not line.startswith(f"{knob} ="))
+        project = write_full_project(Path(tmp), Path(world), f"{knobs}\n{knob} = {value}")
+        config = project / "sqlrec.toml"
+        config.write_text(config.read_text() + '\n[evaluate]\nmodels = ["cooccurrence", "svd", "content", "final"]\n'
+                                               'split = "time"\ntest_days = 14\nk = [10]\n')
+        started = time.perf_counter()
+        result = sqlrec.evaluate(project, progress=False)
+        metrics = result.table("metrics").to_pylist()
+        return {"seconds": time.perf_counter() - started,
+                "ndcg": {m["model"]: m["ndcg"] for m in metrics if m["k"] == 10},
+                "stages_s": {s["stage"]: s["seconds"] for s in result.manifest["stages"]}}
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        print(json.dumps(child(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), default="1M")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
+    parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
+    args = parser.parse_args()
+    world = world_for(args.scale, args.data)
+    lines = [f"### Knobs at {args.scale} events: `sqlrec evaluate`, time split (last 14 days held out)", "",
+             "| knob | value | model | its NDCG@10 | its stages' seconds | final list NDCG@10 |", "|---|---|---|---|---|---|"]
+    results = []
+    for knob, value, model in SETTINGS:
+        done = subprocess.run([sys.executable, str(BENCH), "--child", str(world), knob, str(value)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{knob} = {value} failed:\n{done.stderr[-2000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        seconds = sum(result["stages_s"].get(stage, 0.0) for stage in STAGES[model])
+        results.append({"knob": knob, "value": value, "model": model, **result, "model_stages_s": seconds})
+        lines.append(f"| `{knob}` | {value} | {model} | {result['ndcg'][model]:.4f} | {seconds:.2f} | "
+                     f"{result['ndcg']['final']:.4f} |")
+        print(lines[-1], flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"knobs-{args.scale}.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"knobs-{args.scale}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""The benchmark suite: sqlrec against the tools a retail data team would otherwise use, in one run on the same data.
+
+    python bench/run.py --scale 1M|5M|20M [--repeat 3] [--data DIR] [--out bench/results] [--only NAME ...]
+
+Generates the synthetic retail world of the scale once (cached under --data, default $TMPDIR/sqlrec-bench/<scale>):
+
+    1M   1,000,000 events    50,000 users     5,000 items
+    5M   5,000,000 events   250,000 users    25,000 items
+    20M 20,000,000 events 1,000,000 users   100,000 items   (about MovieLens-20M)
+
+then runs every measurement below in a fresh process that reports its own peak RSS (VmHWM), the measurements
+alternating, `--repeat` times, and reports medians:
+
+  sqlrec            `sqlrec run` of the default pipeline (bench/scale.py's full project: staging, popularity,
+                    co-occurrence, content, SVD, blend, rules, re-rank, explanations, publish): the whole run, and
+                    every stage on its own from the run's manifest
+  scipy_cooc        X^T X of the binary user x item CSR matrix (built before the clock)
+  sar               Microsoft Recommenders SAR (jaccard, 30-day half-life): fit + recommend_k_items(10, seen
+                    removed) for every user, in batches of users so that its dense score matrix fits in memory
+  implicit_cosine   implicit CosineRecommender(K=50): fit + recommend(N=10) for every user
+  implicit_als      implicit AlternatingLeastSquares(64 factors, 15 iterations): fit + recommend(N=10)
+  svds              scipy.sparse.linalg.svds(k=64) (ARPACK) of the binary matrix (built before the clock)
+  sklearn_content   scikit-learn TfidfVectorizer over the same item text and attribute tokens + NearestNeighbors
+                    (cosine, brute force): each item's 50 most similar items
+  eval_sqlrec,      precision, recall, NDCG and MAP at 10 of one top-10 list per user against 10 test items per
+  eval_recommenders user: sqlrec.metrics.score_lists (the SQL `sqlrec evaluate` runs) and Recommenders'
+                    python_evaluation, on the same lists
+
+It prints a table of each piece of work, sqlrec's seconds (the sum of the stages doing that work), each peer's, and
+sqlrec / the fastest peer, and writes it to --out as run-<scale>.json and run-<scale>.md. A peer that fails (SAR's
+dense item x item matrix does not fit at 100k items) is reported with its error, not left out.
+
+The peers are optional extras of the benchmark, not of sqlrec:
+    python -m venv /tmp/peer && /tmp/peer/bin/pip install -e . 'recommenders==1.2.1' implicit scikit-learn
+    /tmp/peer/bin/python bench/run.py --scale 1M
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cooccurrence import peak_rss_mb, ratings_frame
+from factors import binary_matrix
+from scale import write_full_project
+
+BENCH = Path(__file__).resolve()
+SCALES = {"1M": dict(users=50_000, items=5_000, events=1_000_000),
+          "5M": dict(users=250_000, items=25_000, events=5_000_000),
+          "20M": dict(users=1_000_000, items=100_000, events=20_000_000)}
+#: The knobs of the measured project beyond the defaults: neighbour pruning and a history cap (README, "Performance").
+KNOBS = "cooccurrence_neighbours = 50\ncooccurrence_max_history = 100"
+NEIGHBOURS, K, RANK = 50, 10, 64
+
+#: work -> (sqlrec's stages doing it, the peers doing the same work). "whole run" is sqlrec's whole `sqlrec run`.
+WORK = {
+    "co-occurrence counts": (["int_item_pair_counts"], ["scipy_cooc"]),
+    "co-occurrence recommender (fit + top-10)": (
+        ["int_user_affinity", "int_item_pair_counts", "int_item_similarity", "int_cooccurrence_candidates",
+         "rec_cooccurrence"], ["implicit_cosine", "sar"]),
+    "truncated SVD, rank 64": (["int_svd_item_factors"], ["svds"]),
+    "latent-factor recommender (fit + top-10)": (
+        ["int_svd_matrix", "int_svd_item_factors", "int_svd_user_factors", "int_svd_candidates", "rec_svd"],
+        ["implicit_als"]),
+    "content similarity (top-50 per item)": (
+        ["int_item_tokens", "int_content_similarity_candidates", "int_item_content_similarity"],
+        ["sklearn_content"]),
+    "metrics at 10 (precision, recall, NDCG, MAP)": (["eval_sqlrec"], ["eval_recommenders"]),
+    "whole pipeline against SAR fit + recommend alone": (["whole run"], ["sar"]),
+}
+KINDS = ("sqlrec", "scipy_cooc", "sar", "implicit_cosine", "implicit_als", "svds", "sklearn_content", "eval_sqlrec",
+         "eval_recommenders")
+
+
+# -- children: each measures one thing in a fresh process -------------------------------------------------------
+
+def child_sqlrec(world: Path) -> dict:
+    import scipy.sparse  # noqa: F401  imported before the clock, as the peers import their libraries
+
+    import sqlrec
+    with tempfile.TemporaryDirectory() as tmp:
+        project = write_full_project(Path(tmp), world, KNOBS)
+        started = time.perf_counter()
+        result = sqlrec.run(project, progress=False)
+        return {"seconds": time.perf_counter() - started,
+                "stages_s": {s["stage"]: s["seconds"] for s in result.manifest["stages"]},
+                "rows": result.table("recommendations").num_rows}
+
+
+def child_scipy_cooc(world: Path) -> dict:
+    x = binary_matrix(str(world / "events.parquet"))
+    started = time.perf_counter()
+    c = x.T @ x
+    return {"seconds": time.perf_counter() - started, "nonzero": int(c.nnz)}
+
+
+def child_sar(world: Path) -> dict:
+    np.NaN = np.nan  # recommenders 1.2.1 still uses the alias NumPy 2 removed
+    from recommenders.models.sar import SAR
+    df = ratings_frame(str(world / "events.parquet")).groupby(["userID", "itemID"], as_index=False).agg(
+        {"rating": "sum", "timestamp": "max"})
+    started = time.perf_counter()
+    model = SAR(col_user="userID", col_item="itemID", col_rating="rating", col_timestamp="timestamp",
+                similarity_type="jaccard", time_decay_coefficient=30, timedecay_formula=True)
+    model.fit(df)
+    users = df["userID"].unique()
+    per_batch = max(1, 2**27 // len(model.item2index))  # a 1 GB block of dense scores per call
+    rows = 0
+    for lo in range(0, len(users), per_batch):
+        batch = df[df["userID"].isin(users[lo:lo + per_batch])]
+        rows += len(model.recommend_k_items(batch, top_k=K, remove_seen=True))
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def _user_items(world: Path):
+    import scipy.sparse as sp
+    df = ratings_frame(str(world / "events.parquet")).groupby(["userID", "itemID"], as_index=False)["rating"].sum()
+    _, u = np.unique(df["userID"].to_numpy(), return_inverse=True)
+    _, i = np.unique(df["itemID"].to_numpy(), return_inverse=True)
+    return sp.csr_matrix((df["rating"].to_numpy(np.float32), (u, i)))
+
+
+def _one_blas_thread():
+    """implicit runs its own threads and warns that a multi-threaded BLAS slows it down: set it as it asks."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(1, "blas")
+
+
+def child_implicit_cosine(world: Path) -> dict:
+    from implicit.nearest_neighbours import CosineRecommender
+    _one_blas_thread()
+    user_items = _user_items(world)
+    started = time.perf_counter()
+    model = CosineRecommender(K=NEIGHBOURS)
+    model.fit(user_items, show_progress=False)
+    ids, _ = model.recommend(np.arange(user_items.shape[0]), user_items, N=K, filter_already_liked_items=True)
+    return {"seconds": time.perf_counter() - started, "rows": int((ids >= 0).sum())}
+
+
+def child_implicit_als(world: Path) -> dict:
+    from implicit.cpu.als import AlternatingLeastSquares
+    _one_blas_thread()
+    user_items = _user_items(world)
+    started = time.perf_counter()
+    model = AlternatingLeastSquares(factors=RANK, iterations=15, random_state=0)
+    model.fit(user_items, show_progress=False)
+    ids, _ = model.recommend(np.arange(user_items.shape[0]), user_items, N=K, filter_already_liked_items=True)
+    return {"seconds": time.perf_counter() - started, "rows": int((ids >= 0).sum())}
+
+
+def child_svds(world: Path) -> dict:
+    from scipy.sparse.linalg import svds
+    x = binary_matrix(str(world / "events.parquet"))
+    started = time.perf_counter()
+    svds(x, k=RANK, random_state=0)
+    return {"seconds": time.perf_counter() - started}
+
+
+def child_sklearn_content(world: Path) -> dict:
+    import pyarrow.parquet as pq
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import NearestNeighbors
+    items = pq.read_table(world / "items.parquet").to_pydict()
+    started = time.perf_counter()
+    texts = [f"{t} {d} category={c} brand={b} tier={p}".lower() for t, d, c, b, p in
+             zip(items["title"], items["description"], items["category"], items["brand"], items["price_tier"])]
+    tfidf = TfidfVectorizer(token_pattern=r"[a-z0-9=]{2,}", max_df=0.5, smooth_idf=False, sublinear_tf=False)
+    vectors = tfidf.fit_transform(texts)
+    found = NearestNeighbors(n_neighbors=NEIGHBOURS + 1, metric="cosine", algorithm="brute", n_jobs=-1)
+    _, neighbours = found.fit(vectors).kneighbors(vectors)
+    return {"seconds": time.perf_counter() - started, "rows": int(neighbours.size - len(texts))}
+
+
+def _lists(world: Path):
+    """One top-10 list per user and 10 test items per user, drawn by popularity (evaluate_vs_recommenders.py)."""
+    from evaluate_vs_recommenders import make_data
+    shape = json.loads((world / "scale.json").read_text())
+    return make_data(shape["users"], 10, shape["items"], K)
+
+
+def child_eval_sqlrec(world: Path) -> dict:
+    from evaluate_vs_recommenders import run_sqlrec
+    truth, preds = _lists(world)
+    started = time.perf_counter()
+    values = run_sqlrec(truth, preds, K)
+    return {"seconds": time.perf_counter() - started, "values": values}
+
+
+def child_eval_recommenders(world: Path) -> dict:
+    np.NaN = np.nan
+    from evaluate_vs_recommenders import run_recommenders
+    truth, preds = _lists(world)
+    started = time.perf_counter()
+    values = run_recommenders(truth, preds, K)
+    return {"seconds": time.perf_counter() - started, "values": values}
+
+
+def run_child(kind: str, world: Path) -> dict:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(BENCH), "--child", kind, str(world)], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return {"failed": f"{last[:300]} (exit {done.returncode}, after {time.perf_counter() - started:.0f} s)"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the suite --------------------------------------------------------------------------------------------------
+
+def world_for(scale: str, data: Path) -> Path:
+    from sqlrec.datagen import WorldSize, generate
+    world = data / scale
+    if not (world / "scale.json").is_file():
+        started = time.perf_counter()
+        generate(world, WorldSize(seed=1, **SCALES[scale]))
+        (world / "scale.json").write_text(json.dumps(SCALES[scale]))
+        print(f"generated the {scale} world in {time.perf_counter() - started:.0f} s", flush=True)
+    return world
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict:
+    """Medians of each measurement, and a row per piece of work: sqlrec / the fastest peer."""
+    def median(kind: str, key: str = "seconds"):
+        ok = [r for r in runs.get(kind, []) if "failed" not in r]
+        return statistics.median(r[key] for r in ok) if ok else None
+
+    ours = [r for r in runs.get("sqlrec", []) if "failed" not in r]
+    stages = {name: statistics.median(r["stages_s"][name] for r in ours) for name in ours[0]["stages_s"]} if ours \
+        else {}
+    measured = {kind: {"seconds": median(kind), "runs_s": [r.get("seconds") for r in results],
+                       "peak_rss_mb": max((r["peak_rss_mb"] for r in results if "peak_rss_mb" in r), default=None),
+                       "failed": next((r["failed"] for r in results if "failed" in r), None)}
+                for kind, results in runs.items()}
+    rows = []
+    for work, (our_parts, peers) in WORK.items():
+        if our_parts == ["whole run"]:
+            seconds = median("sqlrec")
+        elif our_parts == ["eval_sqlrec"]:
+            seconds = median("eval_sqlrec")
+        else:
+            seconds = sum(stages[p] for p in our_parts) if all(p in stages for p in our_parts) else None
+        peer_s = {p: measured[p]["seconds"] for p in peers if p in measured}
+        done = {p: s for p, s in peer_s.items() if s is not None}
+        fastest = min(done, key=done.get) if done else None
+        ratio = seconds / done[fastest] if fastest and seconds is not None else None
+        rows.append({"work": work, "sqlrec_stages": our_parts, "sqlrec_s": seconds, "peers_s": peer_s,
+                     "fastest_peer": fastest, "sqlrec_over_fastest": ratio})
+    evaluated = [runs[kind][0].get("values") for kind in ("eval_sqlrec", "eval_recommenders") if runs.get(kind)]
+    if len(evaluated) == 2 and None not in evaluated:  # the same metrics, or the timing compares different work
+        assert all(abs(evaluated[0][m] - evaluated[1][m]) < 1e-9 for m in evaluated[0]), evaluated
+    return {"work": rows, "measured": measured, "stages_s": stages}
+
+
+def markdown(scale: str, summary: dict, repeat: int) -> str:
+    def s(x):
+        return "failed" if x is None else f"{x:.2f} s"
+    lines = [f"### {scale} events ({SCALES[scale]['users']:,} users, {SCALES[scale]['items']:,} items), "
+             f"medians of {repeat}", "",
+             "| work | sqlrec | peers | sqlrec / fastest peer |", "|---|---|---|---|"]
+    for row in summary["work"]:
+        peers = ", ".join(f"{p} {s(v)}" for p, v in row["peers_s"].items())
+        ratio = "-" if row["sqlrec_over_fastest"] is None else f"{row['sqlrec_over_fastest']:.2f}x"
+        lines.append(f"| {row['work']} | {s(row['sqlrec_s'])} | {peers} | {ratio} |")
+    lines += ["", "| process | median s | peak RSS MB | note |", "|---|---|---|---|"]
+    for kind, m in summary["measured"].items():
+        lines.append(f"| {kind} | {s(m['seconds'])} | {m['peak_rss_mb'] or '-'} | {m['failed'] or ''} |")
+    lines += ["", "| sqlrec stage | median s |", "|---|---|"]
+    lines += [f"| {name} | {sec:.2f} |" for name, sec in sorted(summary["stages_s"].items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        kind, world = sys.argv[2], Path(sys.argv[3])
+        if kind != "sqlrec":  # a peer that outgrows the machine fails with MemoryError instead of swapping it out
+            limit = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.9)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        result = globals()[f"child_{kind}"](world)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", choices=list(SCALES), required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
+    parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
+    parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="measure only these")
+    args = parser.parse_args()
+    world = world_for(args.scale, args.data)
+    runs = {kind: [] for kind in args.only}
+    for round_ in range(args.repeat):  # alternating, so that every measurement sees the same load
+        for kind in args.only:
+            result = run_child(kind, world)
+            runs[kind].append(result)
+            shown = result.get("failed") or f"{result['seconds']:.2f} s, {result['peak_rss_mb']:,} MB"
+            print(f"[{round_ + 1}/{args.repeat}] {kind}: {shown}", flush=True)
+    summary = summarise(runs)
+    report = {"scale": args.scale, **SCALES[args.scale], "repeat": args.repeat, "knobs": KNOBS,
+              "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
+                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                          "python": platform.python_version()}, **summary}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"run-{args.scale}.json").write_text(json.dumps(report, indent=2))
+    table = markdown(args.scale, summary, args.repeat)
+    (args.out / f"run-{args.scale}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
