@@ -14,7 +14,8 @@ alternating, `--repeat` times, and reports medians:
   sqlrec            `sqlrec run` of the default pipeline (bench/scale.py's full project: staging, popularity,
                     co-occurrence, content, SVD, blend, rules, re-rank, explanations, publish): the whole run, and
                     every stage on its own from the run's manifest
-  scipy_cooc        X^T X of the binary user x item CSR matrix (built before the clock)
+  scipy_cooc        X^T X of the binary user x item CSR matrix (built before the clock), with each user's history
+                    capped at 100 items as sqlrec's is (cooccurrence_max_history), so that both count the same pairs
   sar               Microsoft Recommenders SAR (jaccard, 30-day half-life): fit + recommend_k_items(10, seen
                     removed) for every user, in batches of users so that its dense score matrix fits in memory
   implicit_cosine   implicit CosineRecommender(K=50): fit + recommend(N=10) for every user
@@ -60,8 +61,11 @@ SCALES = {"1M": dict(users=50_000, items=5_000, events=1_000_000),
           "5M": dict(users=250_000, items=25_000, events=5_000_000),
           "20M": dict(users=1_000_000, items=100_000, events=20_000_000)}
 #: The knobs of the measured project beyond the defaults: neighbour pruning and a history cap (README, "Performance").
-KNOBS = "cooccurrence_neighbours = 50\ncooccurrence_max_history = 100"
-NEIGHBOURS, K, RANK = 50, 10, 64
+NEIGHBOURS, MAX_HISTORY = 50, 100
+KNOBS = f"cooccurrence_neighbours = {NEIGHBOURS}\ncooccurrence_max_history = {MAX_HISTORY}"
+#: DuckDB's memory limit in the measured runs: with the Python stages' arrays beside it, the run stays under 16 GiB.
+MEMORY_LIMIT = "10GB"
+K, RANK = 10, 64
 
 #: work -> (sqlrec's stages doing it, the peers doing the same work). "whole run" is sqlrec's whole `sqlrec run`.
 WORK = {
@@ -91,6 +95,8 @@ def child_sqlrec(world: Path) -> dict:
     import sqlrec
     with tempfile.TemporaryDirectory() as tmp:
         project = write_full_project(Path(tmp), world, KNOBS)
+        config = project / "sqlrec.toml"
+        config.write_text(config.read_text().replace("[engine]\n", f'[engine]\nmemory_limit = "{MEMORY_LIMIT}"\n'))
         started = time.perf_counter()
         result = sqlrec.run(project, progress=False)
         return {"seconds": time.perf_counter() - started,
@@ -99,10 +105,26 @@ def child_sqlrec(world: Path) -> dict:
 
 
 def child_scipy_cooc(world: Path) -> dict:
-    x = binary_matrix(str(world / "events.parquet"))
+    x = capped_binary_matrix(world / "events.parquet", MAX_HISTORY)
     started = time.perf_counter()
     c = x.T @ x
     return {"seconds": time.perf_counter() - started, "nonzero": int(c.nnz)}
+
+
+def capped_binary_matrix(events: Path, cap: int):
+    """The binary user x item matrix with at most `cap` items per user (each user's most weighted), as sqlrec's
+    history cap leaves its baskets: the same number of pairs to count. A user with 9,400 items alone makes 44M."""
+    import duckdb
+    import scipy.sparse as sp
+    pairs = duckdb.sql("""
+        SELECT user_id, item_id FROM (
+            SELECT user_id, item_id, sum(CASE event_type WHEN 'purchase' THEN 5 WHEN 'cart' THEN 3 ELSE 1 END) AS w
+            FROM read_parquet($p) GROUP BY user_id, item_id)
+        QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY w DESC, item_id) <= $cap""",
+                       params={"p": str(events), "cap": cap}).fetchnumpy()
+    _, users = np.unique(pairs["user_id"], return_inverse=True)
+    _, items = np.unique(pairs["item_id"], return_inverse=True)
+    return sp.csr_matrix((np.ones(len(users)), (users, items)))
 
 
 def child_sar(world: Path) -> dict:
@@ -183,10 +205,34 @@ def child_sklearn_content(world: Path) -> dict:
 
 
 def _lists(world: Path):
-    """One top-10 list per user and 10 test items per user, drawn by popularity (evaluate_vs_recommenders.py)."""
-    from evaluate_vs_recommenders import make_data
+    """One top-10 list per user and 10 test items per user, each drawn by popularity (p ~ 1 / rank^0.8, so that
+    lists hit), as evaluate_vs_recommenders.py does, vectorised for a million users: oversample with replacement,
+    keep each user's first 10 distinct draws."""
+    import pandas as pd
     shape = json.loads((world / "scale.json").read_text())
-    return make_data(shape["users"], 10, shape["items"], K)
+    users, items, rng = shape["users"], shape["items"], np.random.default_rng(0)
+    popularity = 1 / np.arange(1, items + 1) ** 0.8
+    popularity /= popularity.sum()
+
+    def draw() -> np.ndarray:
+        picks = rng.choice(items, size=(users, 8 * K), p=popularity)
+        order = np.argsort(picks, axis=1, kind="stable")
+        ordered = np.take_along_axis(picks, order, axis=1)
+        first = np.ones_like(picks, dtype=bool)
+        first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        keep = np.zeros_like(first)
+        np.put_along_axis(keep, order, first, axis=1)  # each item's first draw, in draw order
+        rank = np.cumsum(keep, axis=1)
+        chosen = keep & (rank <= K)
+        assert (chosen.sum(axis=1) == K).all(), "too few distinct draws: raise the oversampling"
+        return picks[chosen].reshape(users, K)
+
+    truth_items, rec_items = draw(), draw()
+    user = np.repeat(np.arange(users), K)
+    rank = np.tile(np.arange(1, K + 1), users)
+    truth = pd.DataFrame({"userID": user, "itemID": truth_items.ravel(), "rating": 1.0})
+    preds = pd.DataFrame({"userID": user, "itemID": rec_items.ravel(), "prediction": (K + 1 - rank).astype(float)})
+    return truth, preds
 
 
 def child_eval_sqlrec(world: Path) -> dict:
@@ -261,6 +307,21 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
     return {"work": rows, "measured": measured, "stages_s": stages}
 
 
+def earlier_runs(path: Path) -> dict[str, list[dict]]:
+    """The raw measurements of an earlier report (or, from a report without them, its medians)."""
+    report = json.loads(path.read_text())
+    if "runs" in report:
+        return report["runs"]
+    runs = {}
+    for kind, m in report["measured"].items():
+        runs[kind] = [{"failed": m["failed"]}] if m["failed"] else \
+            [{"seconds": s, "peak_rss_mb": m["peak_rss_mb"]} for s in m["runs_s"]]
+        if kind == "sqlrec" and not m["failed"]:
+            for run in runs[kind]:
+                run["stages_s"] = report["stages_s"]
+    return runs
+
+
 def markdown(scale: str, summary: dict, repeat: int) -> str:
     def s(x):
         return "failed" if x is None else f"{x:.2f} s"
@@ -295,9 +356,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
     parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
     parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="measure only these")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the last report's measurements of the kinds not measured now")
     args = parser.parse_args()
     world = world_for(args.scale, args.data)
-    runs = {kind: [] for kind in args.only}
+    report_path = args.out / f"run-{args.scale}.json"
+    kept = earlier_runs(report_path) if args.merge and report_path.is_file() else {}
+    runs = {**{kind: results for kind, results in kept.items() if kind not in args.only},
+            **{kind: [] for kind in args.only}}
     for round_ in range(args.repeat):  # alternating, so that every measurement sees the same load
         for kind in args.only:
             result = run_child(kind, world)
@@ -306,11 +372,12 @@ def main() -> None:
             print(f"[{round_ + 1}/{args.repeat}] {kind}: {shown}", flush=True)
     summary = summarise(runs)
     report = {"scale": args.scale, **SCALES[args.scale], "repeat": args.repeat, "knobs": KNOBS,
+              "memory_limit": MEMORY_LIMIT, "runs": runs,
               "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
                                                                        * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
                           "python": platform.python_version()}, **summary}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"run-{args.scale}.json").write_text(json.dumps(report, indent=2))
+    report_path.write_text(json.dumps(report, indent=2))
     table = markdown(args.scale, summary, args.repeat)
     (args.out / f"run-{args.scale}.md").write_text(table)
     print(table)

@@ -55,7 +55,7 @@ user_segment AS (
 reaches AS (  -- how deep into the popular list a user may need to go; users share few distinct depths
     SELECT DISTINCT segment, {{ depth }} + n_seen AS reach FROM user_segment
 ),
-reachable AS (  -- each distinct depth's items once, so that users join them on equality, not on a range
+reachable AS MATERIALIZED (  -- each distinct depth's items once, so that users join them on equality, not on a range
     SELECT r.segment, r.reach, p.item_id, p.score
     FROM reaches AS r
     JOIN popularity AS p ON p.segment = r.segment AND p.popularity_rank <= r.reach
