@@ -326,6 +326,20 @@ def test_content_similarity_from_blocks_keeps_ties_at_the_cut_whole_for_sql_to_b
         (0, 2, 1.0), (1, 3, 1.0), (1, 5, 1.0), (2, 0, 1.0), (3, 1, 1.0), (3, 5, 1.0), (5, 1, 1.0), (5, 3, 1.0)]
 
 
+def test_content_similarity_from_blocks_reads_inputs_in_several_chunks_alike():
+    # each Arrow chunk encodes its own dictionary of tokens; the codes must still name the same token
+    from sqlrec.stages.content import int_content_similarity_candidates
+    tokens = pa.Table.from_batches([
+        pa.record_batch({"item_id": ["a", "a", "b"], "token": ["x", "y", "x"], "weight": [0.6, 0.8, 1.0]}),
+        pa.record_batch({"item_id": ["c", "c", "d"], "token": ["y", "x", "z"], "weight": [0.8, 0.6, 1.0]})])
+    index = pa.table({"item_id": ["a", "b", "c", "d"], "item_ix": pa.array(range(4), pa.int32())})
+    got = int_content_similarity_candidates({"int_item_tokens": tokens, "int_item_index": index},
+                                            {"content_neighbours": 1}).to_pylist()
+    assert [(r["item_ix"], r["other_item_ix"]) for r in sorted(got, key=lambda r: (r["item_ix"], r["other_item_ix"]))] \
+        == [(0, 2), (1, 0), (1, 2), (2, 0)]
+    assert {round(r["similarity"], 9) for r in got} == {1.0, 0.6}
+
+
 def test_content_recommends_items_without_events(shop):
     folder, result = shop
     sold = set(pq.read_table(folder / "data" / "events.parquet").column("item_id").to_pylist())

@@ -41,9 +41,11 @@ def int_content_similarity_candidates(tables, vars):
     if tokens.num_rows == 0:
         return _table(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     # item_id may be any type (text product codes too): find each token row's item in the index by value
-    position = to_numpy(pc.index_in(tokens.column("item_id"), value_set=index.column("item_id")), np.int64)
+    # (one chunk each, so that positions and codes refer to one value set and one dictionary)
+    position = to_numpy(pc.index_in(tokens.column("item_id").combine_chunks(),
+                                    value_set=index.column("item_id").combine_chunks()), np.int64)
     item_ix = to_numpy(index.column("item_ix"), np.int64)[position]
-    token = to_numpy(pc.dictionary_encode(tokens.column("token")).combine_chunks().indices, np.int64)
+    token = to_numpy(pc.dictionary_encode(tokens.column("token").combine_chunks()).indices, np.int64)
     weight = to_numpy(tokens.column("weight"), np.float64)
     n_items, n_tokens = index.num_rows, int(token.max()) + 1
     vectors = sp.csr_matrix((weight, (item_ix, token)), shape=(n_items, n_tokens))
