@@ -150,7 +150,8 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
         mine = seen[lo:hi]
         scores[np.repeat(np.arange(hi - lo), np.diff(mine.indptr)), mine.indices] = -np.inf
         # the few scores that can reach a row's k-th best, then its k-th best among them: rounding to the grid
-        # moves a score by at most half a step and keeps the order, so the margin keeps every one that can tie
+        # keeps the order and moves a score by at most half a step, so a margin of one step keeps every score
+        # that can round up to tie with the k-th
         floor = k_th_lower_bound(scores, k) - (0.5 ** grid_bits if grid_bits is not None else 0.0)
         at = np.flatnonzero(scores >= (np.maximum(floor, _TINY) if positive_only else floor)[:, None])
         rows, cols = np.divmod(at, n_items)  # 7x faster than a 2-d np.nonzero
