@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from datetime import datetime, timedelta, timezone
 
 import duckdb
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -118,6 +120,24 @@ def test_top_factor_candidates_over_many_items_equal_a_full_sort(positive_only, 
     assert len(expected) > 300
     assert set(zip(rows.tolist(), cols.tolist())) == expected
     np.testing.assert_allclose(scores, dense[rows, cols], atol=1e-12)
+
+
+def test_a_failing_block_cancels_the_blocks_not_yet_started():
+    # as Ctrl-C does: a stopped run must not first finish every block of the stage
+    from sqlrec.neighbour_scoring import map_blocks
+    ran = []
+
+    def block(i):
+        ran.append(i)
+        time.sleep(0.002)
+        if i == 0:
+            raise KeyboardInterrupt
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        map_blocks(block, range(2_000), threads=2)
+    assert 1 <= len(ran) < 100
+    assert map_blocks(lambda i: i * i, range(50), threads=2) == [i * i for i in range(50)]
 
 
 # -- the stages in a project -----------------------------------------------------------------------------------

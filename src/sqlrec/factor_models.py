@@ -24,7 +24,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .neighbour_scoring import available_cores, kth_largest_per_row
+from .neighbour_scoring import available_cores, kth_largest_per_row, map_blocks
 
 
 def randomized_svd(x: sp.csr_matrix, rank: int, oversampling: int = 10, power_iterations: int = 7,
@@ -165,8 +165,8 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
             keep &= values > 0
         return rows[keep] + lo, cols[keep].astype(np.int64), values[keep]
 
-    with _one_blas_thread(), ThreadPoolExecutor(max(1, threads or available_cores())) as pool:
-        found = list(pool.map(block, range(0, n_users, per_block)))
+    with _one_blas_thread():
+        found = map_blocks(block, range(0, n_users, per_block), threads)
     return tuple(np.concatenate(parts) for parts in zip(*found))
 
 

@@ -37,6 +37,16 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def map_blocks(func, blocks, threads: int | None = None) -> list:
+    """[func(b) for b in blocks], on `threads` threads (default: every available core). When one fails or the run
+    is interrupted (Ctrl-C), the blocks not yet started are cancelled rather than run to the end of the stage."""
+    pool = ThreadPoolExecutor(max(1, threads or available_cores()))
+    try:
+        return list(pool.map(func, blocks))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def top_candidates(user: np.ndarray, item: np.ndarray, affinity: np.ndarray, sim_item: np.ndarray,
                    sim_other: np.ndarray, sim_value: np.ndarray, k: int, work_per_slice: int = WORK_PER_SLICE,
                    threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,8 +67,7 @@ def top_candidates(user: np.ndarray, item: np.ndarray, affinity: np.ndarray, sim
     a.sort_indices()
     s = sp.csr_matrix((sim_value.astype(np.float64), (sim_item, sim_other)), shape=(n_items, n_items))
     slices = list(_slices(a, s, work_per_slice))
-    with ThreadPoolExecutor(max(1, threads or available_cores())) as pool:
-        found = list(pool.map(lambda bounds: _slice_candidates(a[bounds[0]:bounds[1]], s, k, bounds[0]), slices))
+    found = map_blocks(lambda bounds: _slice_candidates(a[bounds[0]:bounds[1]], s, k, bounds[0]), slices, threads)
     return tuple(np.concatenate(parts) for parts in zip(*found))
 
 
