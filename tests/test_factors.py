@@ -9,7 +9,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import duckdb
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
