@@ -46,9 +46,21 @@ def write_project(folder: Path, events: Path, extra_vars: str, fit_only: bool = 
                                       extra_config=fit)
 
 
-def binary_matrix(events: str):
+def binary_matrix(events: str, cap: int = 0):
+    """The binary user x item matrix of the events; with `cap`, at most that many items per user (each user's most
+    weighted: view 1, cart 3, purchase 5), as sqlrec's cooccurrence_max_history leaves its baskets."""
     import scipy.sparse as sp
-    pairs = duckdb.sql("SELECT DISTINCT user_id, item_id FROM read_parquet($p)", params={"p": events}).fetchnumpy()
+    if cap:
+        pairs = duckdb.sql("""
+            SELECT user_id, item_id FROM (
+                SELECT user_id, item_id,
+                       sum(CASE event_type WHEN 'purchase' THEN 5 WHEN 'cart' THEN 3 ELSE 1 END) AS w
+                FROM read_parquet($p) GROUP BY user_id, item_id)
+            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY w DESC, item_id) <= $cap""",
+                           params={"p": events, "cap": cap}).fetchnumpy()
+    else:
+        pairs = duckdb.sql("SELECT DISTINCT user_id, item_id FROM read_parquet($p)",
+                           params={"p": events}).fetchnumpy()
     _, users = np.unique(pairs["user_id"], return_inverse=True)
     _, items = np.unique(pairs["item_id"], return_inverse=True)
     return sp.csr_matrix((np.ones(len(users)), (users, items)))
