@@ -69,10 +69,10 @@ K, RANK = 10, 64
 
 #: work -> (sqlrec's stages doing it, the peers doing the same work). "whole run" is sqlrec's whole `sqlrec run`.
 WORK = {
-    "co-occurrence counts": (["int_item_pair_counts"], ["scipy_cooc"]),
+    "co-occurrence counts": (["int_item_pair_counts_sparse", "int_item_pair_counts"], ["scipy_cooc"]),
     "co-occurrence recommender (fit + top-10)": (
-        ["int_user_affinity", "int_item_pair_counts", "int_item_similarity", "int_cooccurrence_candidates",
-         "rec_cooccurrence"], ["implicit_cosine", "sar"]),
+        ["int_user_affinity", "int_item_pair_counts_sparse", "int_item_pair_counts", "int_item_similarity",
+         "int_cooccurrence_candidates", "rec_cooccurrence"], ["implicit_cosine", "sar"]),
     "truncated SVD, rank 64": (["int_svd_item_factors"], ["svds"]),
     "latent-factor recommender (fit + top-10)": (
         ["int_svd_matrix", "int_svd_item_factors", "int_svd_user_factors", "int_svd_candidates", "rec_svd"],

@@ -16,6 +16,7 @@ import pytest
 import sqlrec
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.metrics import score_lists
+from sqlrec.stages.cooccurrence import upper_pair_counts
 
 from conftest import ML100K, world_inputs
 
@@ -192,31 +193,37 @@ def test_neighbour_pruning_keeps_the_top_n_per_item(make_project):
 
 @pytest.mark.parametrize("scoring", ["sparse", "sql"])
 def test_slicing_knobs_do_not_change_results(make_project, scoring):
-    """Counting pairs in 1 or 7 slices of items, and scoring users in 1 or 3 slices, give the same outputs."""
+    """Counting pairs as a sparse product or in SQL in 1 or 7 slices of items, and scoring users in 1 or 3 slices,
+    give the same outputs."""
     rows = _random_events(14, users=60, items=30, n=700)
     outputs = []
-    for name, partitions, score_partitions in (("one", 1, 1), ("sliced", 7, 3)):
+    for name, counting, partitions, score_partitions in (("sparse", "sparse", 32, 1), ("one", "sql", 1, 1),
+                                                         ("sliced", "sql", 7, 3)):
         score_slices = f"cooccurrence_score_partitions = {score_partitions}\n" if scoring == "sql" else ""
         project = _oracle_project(make_project, rows, f"{name}_{scoring}",
                                   f"\n[vars]\ncooccurrence_partitions = {partitions}\n{score_slices}"
+                                  f'cooccurrence_counting = "{counting}"\n'
                                   f'cooccurrence_neighbours = 6\nneighbour_scoring = "{scoring}"\n')
         result = sqlrec.run(project.root, progress=False)
         outputs.append({stage: sorted(tuple(r.values()) for r in result.table(f"out_{stage}").to_pylist())
                         for stage in ("int_item_cooccurrence", "int_item_similarity", "rec_cooccurrence")})
-    one, sliced = outputs
-    assert one["int_item_cooccurrence"] == sliced["int_item_cooccurrence"]  # integer counts: identical
-    assert one["int_item_similarity"] == sliced["int_item_similarity"]
-    # Lists identical; scores summed in another order may differ in the last bit.
-    assert [(u, i, rank) for u, i, _, rank, _ in one["rec_cooccurrence"]] == \
-        [(u, i, rank) for u, i, _, rank, _ in sliced["rec_cooccurrence"]]
-    assert [r[2] for r in one["rec_cooccurrence"]] == pytest.approx([r[2] for r in sliced["rec_cooccurrence"]],
-                                                                    rel=1e-12)
-    assert len(one["rec_cooccurrence"]) > 100
+    first = outputs[0]
+    for other in outputs[1:]:
+        assert first["int_item_cooccurrence"] == other["int_item_cooccurrence"]  # integer counts: identical
+        assert first["int_item_similarity"] == other["int_item_similarity"]
+        # Lists identical; scores summed in another order may differ in the last bit.
+        assert [(u, i, rank) for u, i, _, rank, _ in first["rec_cooccurrence"]] == \
+            [(u, i, rank) for u, i, _, rank, _ in other["rec_cooccurrence"]]
+        assert [r[2] for r in first["rec_cooccurrence"]] == pytest.approx(
+            [r[2] for r in other["rec_cooccurrence"]], rel=1e-12)
+    assert len(first["rec_cooccurrence"]) > 100
 
 
-def test_pair_counts_store_each_pair_once(make_project):
+@pytest.mark.parametrize("counting", ["sparse", "sql"])
+def test_pair_counts_store_each_pair_once(make_project, counting):
     rows = _random_events(15)
-    project = _oracle_project(make_project, rows, "once")
+    project = _oracle_project(make_project, rows, f"once_{counting}",
+                              f'\n[vars]\ncooccurrence_counting = "{counting}"\n')
     project.write("sql/publish/out_pairs.sql", "SELECT * FROM {{ ref('int_item_pair_counts') }}\n")
     project.write("sql/publish/out_index.sql", "SELECT * FROM {{ ref('int_item_index') }}\n")
     result = sqlrec.run(project.root, progress=False)
@@ -231,14 +238,32 @@ def test_pair_counts_store_each_pair_once(make_project):
     np.testing.assert_array_equal(got, np.triu(cooc))
 
 
+@pytest.mark.parametrize("work_per_slice, threads", [(1, 3), (60, 2), (10**9, 1)])
+def test_sparse_pair_counts_equal_numpy_for_any_slicing(work_per_slice, threads):
+    rng = np.random.default_rng(7)
+    baskets = rng.random((80, 40)) < 0.15
+    baskets[:, 5] = False  # an item nobody had: no row at all
+    users, items = np.nonzero(baskets)
+    order = rng.permutation(len(users))  # rows in any order
+    rows, cols, counts = upper_pair_counts(users[order], items[order], 40, threads=threads,
+                                           work_per_slice=work_per_slice)
+    assert (rows <= cols).all() and len(set(zip(rows.tolist(), cols.tolist()))) == len(rows)
+    assert (np.diff(rows) >= 0).all() and (counts > 0).all()
+    got = np.zeros((40, 40), np.int64)
+    got[rows, cols] = counts
+    np.testing.assert_array_equal(got, np.triu(baskets.T.astype(np.int64) @ baskets))
+
+
 # -- content similarity ---------------------------------------------------------------------------------------
 
 SHOP_STAGES = ("int_item_tokens", "int_item_content_similarity", "int_item_similarity", "int_user_affinity",
-               "rec_content", "rec_cooccurrence", "rec_popularity", "int_item_popularity")
+               "rec_content", "rec_cooccurrence", "rec_popularity", "int_item_popularity", "int_latest_session",
+               "rec_session")
 
 
 def _shop_run(folder, scoring):
-    """neighbour_scoring = content_similarity = "sql" is the all-SQL run; "sparse" the default Python stages."""
+    """neighbour_scoring = content_similarity = cooccurrence_counting = "sql" is the all-SQL run; "sparse" the
+    default Python stages."""
     project = folder / scoring
     project.mkdir()
     (project / "sqlrec.toml").write_text(f"""
@@ -248,6 +273,7 @@ path = "out"
 k = 10
 neighbour_scoring = "{scoring}"
 content_similarity = "{'sql' if scoring == 'sql' else 'dense'}"
+cooccurrence_counting = "{scoring}"
 """)
     (project / "sql" / "publish").mkdir(parents=True)
     for stage in SHOP_STAGES:
@@ -412,7 +438,7 @@ def _candidate_counts(folder, result, stage, events, seen):
     return counts
 
 
-@pytest.mark.parametrize("stage", ["rec_cooccurrence", "rec_content"])
+@pytest.mark.parametrize("stage", ["rec_cooccurrence", "rec_content", "rec_session"])
 def test_sparse_and_sql_scoring_give_the_same_lists(shop, shop_sql, stage):
     sparse = _lists(shop[1].table(f"out_{stage}").to_pylist())
     sql = _lists(shop_sql[1].table(f"out_{stage}").to_pylist())
@@ -420,6 +446,31 @@ def test_sparse_and_sql_scoring_give_the_same_lists(shop, shop_sql, stage):
     for user in sparse:
         assert [r["item_id"] for r in sparse[user]] == [r["item_id"] for r in sql[user]], user
         assert [r["score"] for r in sparse[user]] == pytest.approx([r["score"] for r in sql[user]], rel=1e-12)
+
+
+def test_session_recommender_equals_python(shop):
+    """rec_session: the summed similarity to the items of the latest visit, leaving out every item the user ever
+    had (not only those of the visit), the best k per user, ties by the smaller item id."""
+    folder, result = shop
+    events = pq.read_table(folder / "data" / "events.parquet").to_pylist()
+    ever = {(e["user_id"], e["item_id"]) for e in events}
+    neighbours = {}
+    for r in result.table("out_int_item_similarity").to_pylist():
+        neighbours.setdefault(r["item_id"], {})[r["other_item_id"]] = r["similarity"]
+    scores = {}
+    for r in result.table("out_int_latest_session").to_pylist():
+        for other, sim in neighbours.get(r["item_id"], {}).items():
+            user_scores = scores.setdefault(r["user_id"], {})
+            user_scores[other] = user_scores.get(other, 0.0) + sim
+    got = _lists(result.table("out_rec_session").to_pylist())
+    expected = {}
+    for user, user_scores in scores.items():
+        ranked = sorted((-round(v, 9), item) for item, v in user_scores.items() if (user, item) not in ever and v)
+        if ranked:
+            expected[user] = [item for _, item in ranked[:10]]
+    assert {user: [r["item_id"] for r in rows] for user, rows in got.items()} == expected
+    left_out = sum(1 for user in scores for item in scores[user] if (user, item) in ever)
+    assert left_out > 0 and len(expected) > 100  # the oracle had seen items to leave out, and many users
 
 
 # -- popularity variants --------------------------------------------------------------------------------------

@@ -230,11 +230,14 @@ def test_every_built_in_sql_stage_gives_the_same_rows_on_spark(world, spark, tmp
     base = load_config(folder / "sqlrec.toml", overrides={**OPTIONAL_OUTPUTS, **EVERY_SOURCE})
     compared: dict[str, int] = {}
     experiment = replace(base, experiment=base.experiments["ab"])
-    content_in_sql = load_config(folder / "sqlrec.toml", overrides={"vars.content_similarity": "sql"})
+    all_sql = load_config(folder / "sqlrec.toml", overrides={"vars.content_similarity": "sql",
+                                                             "vars.cooccurrence_counting": "sql",
+                                                             "vars.neighbour_scoring": "sql"})
     for config, mode, targets in ((base, "run", None), (base, "evaluate", None),
                                   (base, "run", ("eval_holdout", "int_item_cooccurrence")),
                                   (experiment, "run", ("experiment_assignments",)),
-                                  (content_in_sql, "run", ("int_item_content_similarity",))):
+                                  (all_sql, "run", ("int_item_content_similarity", "int_item_pair_counts",
+                                                    "rec_session"))):
         for name, (on_duckdb, on_spark) in _stage_tables(config, mode, spark, targets).items():
             assert_same_rows(on_duckdb, on_spark, f"{mode}: {name}")
             compared[name] = max(compared.get(name, 0), on_duckdb.num_rows)

@@ -25,17 +25,30 @@ WITH parts AS (
            row_number() OVER (PARTITION BY user_id, item_id ORDER BY contribution DESC, source) AS strength
     FROM {{ ref('int_blend_parts') }}
 ),
-tiers AS (
+blended AS (  -- tier 1
     SELECT user_id, item_id, 1 AS tier, max(source) FILTER (WHERE strength = 1) AS source,
            sum(contribution) AS score
     FROM parts
     GROUP BY user_id, item_id
+){% if cascade %},
+cascade AS (  -- tiers 2..
 {% for step in cascade %}
+{% if not loop.first %}
     UNION ALL
+{% endif %}
     SELECT user_id, item_id, {{ loop.index + 1 }} AS tier, {{ step | lit }} AS source,
            (count(*) OVER (PARTITION BY user_id) - rank + 1) / CAST(count(*) OVER (PARTITION BY user_id) AS DOUBLE)
+               AS score
     FROM {{ ref(steps[step]) }}
 {% endfor %}
-)
-SELECT user_id, item_id, tier, source, score FROM tiers
-QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY tier) = 1
+){% endif %}
+
+SELECT user_id, item_id, tier, source, score FROM blended
+{% if cascade %}
+UNION ALL  -- the best tier of each pair the blend does not hold: an anti-join, then a dedup of the cascade's rows
+           -- alone (faster than one dedup of every row)
+SELECT c.user_id, c.item_id, c.tier, c.source, c.score
+FROM cascade AS c
+WHERE NOT EXISTS (SELECT 1 FROM blended AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
+QUALIFY row_number() OVER (PARTITION BY c.user_id, c.item_id ORDER BY c.tier) = 1
+{% endif %}

@@ -2,19 +2,26 @@
 -- the number of users who had both, and on the diagonal the users who had the item. C is symmetric, so each
 -- unordered pair is counted once and stored once (item_ix < other_item_ix; int_item_cooccurrence shows the whole
 -- matrix by item id). Every count is kept; int_item_similarity drops those below vars.cooccurrence_threshold (1).
--- The pairs are counted in vars.cooccurrence_partitions (32) slices of items (item_ix modulo the count), each slice
--- its own aggregation: many small hash tables stay in the CPU cache where one large one does not, which at 5M
--- events makes counting about 1.5x faster (bench/cooccurrence.py). Every slice gives the same counts.
--- Incremental refresh (sqlrec/refresh.py): the counts are sums over users, so when the events input only gained
--- files, the last run's counts by item id get, for each user with items new to them, the pairs those items make with
--- the user's other items; only those users' baskets are read.
+-- vars.cooccurrence_counting: "sparse" (default) takes the counts from int_item_pair_counts_sparse, a SciPy product
+-- a slice of items at a time on every core; "sql" counts here, a self-join of the baskets on the user and a GROUP BY
+-- over every pair, in vars.cooccurrence_partitions (32) slices of items (item_ix modulo the count), each slice its
+-- own aggregation: many small hash tables stay in the CPU cache where one large one does not. The counts are
+-- integers, so both paths and every slicing give identical rows; the sparse path is the faster (bench/run.py,
+-- "co-occurrence counts").
+-- Incremental refresh (sqlrec/refresh.py), on either path: the counts are sums over users, so when the events input
+-- only gained files, the last run's counts by item id get, for each user with items new to them, the pairs those
+-- items make with the user's other items; only those users' baskets are read.
 -- grain: one row per (item_ix, other_item_ix), item_ix <= other_item_ix
 -- unique: item_ix, other_item_ix
 -- columns:
 --   item_ix: the item (int_item_index)
 --   other_item_ix: the other item, not smaller than item_ix (equal on the diagonal)
 --   users: users who had both
+{% set counting = var('cooccurrence_counting', 'sparse') %}
 {% set partitions = var('cooccurrence_partitions', 32) %}
+{% if counting not in ('sparse', 'sql') %}
+{{ raise_error("vars.cooccurrence_counting must be \"sparse\" (a SciPy product, the default) or \"sql\"") }}
+{% endif %}
 {% if partitions is not integer or partitions < 1 %}
 {{ raise_error("vars.cooccurrence_partitions must be a whole number of at least 1 (1 = one aggregation)") }}
 {% endif %}
@@ -60,6 +67,8 @@ SELECT i.item_ix, j.item_ix AS other_item_ix, CAST(c.users AS BIGINT) AS users
 FROM counts AS c
 JOIN {{ ref('int_item_index') }} AS i ON i.item_id = c.item_id
 JOIN {{ ref('int_item_index') }} AS j ON j.item_id = c.other_item_id
+{% elif counting == 'sparse' %}
+SELECT item_ix, other_item_ix, users FROM {{ ref('int_item_pair_counts_sparse') }}
 {% else %}
 WITH baskets AS (
     SELECT user_ix, item_ix FROM {{ ref('int_user_affinity') }}

@@ -181,9 +181,8 @@ listed AS (
     FROM kept_{{ k }}
 ),
 {% else %}
-listed AS (
-    SELECT user_id, item_id, relevance, source,
-           row_number() OVER (PARTITION BY user_id ORDER BY arrangement) AS sequence
+listed AS (  -- every arrangement above is already a row_number() per user: 1, 2, 3, ...
+    SELECT user_id, item_id, relevance, source, arrangement AS sequence
     FROM arranged
 ),
 {% endif %}
@@ -217,15 +216,16 @@ placed AS (  -- the n-th listed item goes to the n-th slot no pin holds
     UNION ALL
     SELECT user_id, item_id, CAST(NULL AS DOUBLE), 'pinned', slot FROM pinned
 ),
-{% else %}
-placed AS (
-    SELECT user_id, item_id, relevance, source, sequence AS slot FROM listed
-),
-{% endif %}
 ranked AS (
     SELECT user_id, item_id, relevance AS score, source,
            row_number() OVER (PARTITION BY user_id ORDER BY slot, item_id) AS rank
     FROM placed
 )
+{% else %}
+ranked AS (  -- without pins the slots are the sequence, already 1, 2, 3, ... per user
+    SELECT user_id, item_id, relevance AS score, source, sequence AS rank
+    FROM listed
+)
+{% endif %}
 SELECT user_id, item_id, score, rank, source FROM ranked
 WHERE rank <= {{ k }}

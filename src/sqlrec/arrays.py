@@ -33,3 +33,19 @@ def to_arrow(values: np.ndarray, type: pa.DataType) -> pa.Array:
     """A NumPy array as an Arrow array of `type` (an integer or floating type), converted to its width first."""
     native = np.ascontiguousarray(values, dtype=np.dtype(type.to_pandas_dtype()))
     return pa.Array.from_buffers(type, len(native), [None, pa.py_buffer(native)])
+
+
+def indexes_of(values: pa.Array | pa.ChunkedArray, ids: pa.Array | pa.ChunkedArray,
+               indexes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The index of each of `values`, looked up by value in the (`ids`, `indexes`) pairs of an index table (ids of
+    any type: numbers or text product codes). Every value must be in `ids`.
+
+    >>> indexes_of(pa.array(["b", "a", "b"]), pa.array(["a", "b"]), pa.array([0, 1])).tolist()
+    [1, 0, 1]
+    """
+    import pyarrow.compute as pc
+
+    # one chunk each, so that positions refer to one value set
+    combined = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in (values, ids)]
+    position = to_numpy(pc.index_in(combined[0], value_set=combined[1]), np.int64)
+    return to_numpy(indexes, np.int64)[position]

@@ -49,25 +49,35 @@ def map_blocks(func, blocks, threads: int | None = None) -> list:
 
 def top_candidates(user: np.ndarray, item: np.ndarray, affinity: np.ndarray, sim_item: np.ndarray,
                    sim_other: np.ndarray, sim_value: np.ndarray, k: int, work_per_slice: int = WORK_PER_SLICE,
-                   threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   threads: int | None = None, seen: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per user, the unseen items whose score is at or above the user's k-th highest nonzero score.
 
     user, item, affinity: the (user_ix, item_ix, affinity) rows, at most one per pair; sim_item, sim_other,
     sim_value: the (item_ix, other_item_ix, similarity) rows. Indexes are dense non-negative integers.
     Slices of users are scored on `threads` threads (default: every available core; SciPy and NumPy release the
     GIL in the heavy parts). Returns (user_ix, item_ix, score) arrays, by user, the same for any thread count.
-    """
+        `seen`: (user_ix, item_ix) pairs to leave out instead of the users' own affinity rows (e.g. everything a user
+    ever had, when the affinity is only their latest visit).
+"""
     if k < 1:
         raise ValueError("k must be at least 1")
     if len(user) == 0 or len(sim_item) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     n_users = int(user.max()) + 1
-    n_items = int(max(item.max(), sim_item.max(), sim_other.max())) + 1
+    n_items = int(max(item.max(), sim_item.max(), sim_other.max(), seen[1].max(initial=0) if seen else 0)) + 1
     a = sp.csr_matrix((affinity.astype(np.float64), (user, item)), shape=(n_users, n_items))
     a.sort_indices()
     s = sp.csr_matrix((sim_value.astype(np.float64), (sim_item, sim_other)), shape=(n_items, n_items))
+    if seen is None:
+        left_out = a
+    else:  # only the users being scored
+        in_range = seen[0] < n_users
+        left_out = sp.csr_matrix((np.ones(int(in_range.sum())), (seen[0][in_range], seen[1][in_range])),
+                                 shape=(n_users, n_items))
     slices = list(_slices(a, s, work_per_slice))
-    found = map_blocks(lambda bounds: _slice_candidates(a[bounds[0]:bounds[1]], s, k, bounds[0]), slices, threads)
+    found = map_blocks(lambda bounds: _slice_candidates(a[bounds[0]:bounds[1]], s, k, bounds[0],
+                                                        left_out[bounds[0]:bounds[1]]), slices, threads)
     return tuple(np.concatenate(parts) for parts in zip(*found))
 
 
@@ -78,19 +88,29 @@ def _slices(a: sp.csr_matrix, s: sp.csr_matrix, budget: int):
     work = np.zeros(a.shape[0], np.int64)
     has = history > 0
     work[has] = np.add.reduceat(neighbours[a.indices], a.indptr[:-1][has])
+    return row_ranges(work, budget)
+
+
+def row_ranges(work: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive (lo, hi) row ranges covering every row, each costing at most `budget` of `work` (the cost of
+    each row), or one row where a single row costs more.
+
+    >>> row_ranges(np.array([3, 3, 3, 9, 1]), 6)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
     done = np.cumsum(work)
-    lo = 0
-    while lo < a.shape[0]:
+    ranges, lo = [], 0
+    while lo < len(work):
         before = done[lo - 1] if lo else 0
-        hi = max(lo + 1, int(np.searchsorted(done, before + budget, side="right")))
-        hi = min(hi, a.shape[0])
-        yield lo, hi
+        hi = min(max(lo + 1, int(np.searchsorted(done, before + budget, side="right"))), len(work))
+        ranges.append((lo, hi))
         lo = hi
+    return ranges
 
 
-def _slice_candidates(a: sp.csr_matrix, s: sp.csr_matrix, k: int, first_user: int):
+def _slice_candidates(a: sp.csr_matrix, s: sp.csr_matrix, k: int, first_user: int, left_out: sp.csr_matrix):
     scores = a @ s  # SciPy leaves out entries that sum to exactly 0
-    seen_mark = sp.csr_matrix((np.full(a.nnz, np.nan), a.indices, a.indptr), shape=a.shape)
+    seen_mark = sp.csr_matrix((np.full(left_out.nnz, np.nan), left_out.indices, left_out.indptr), shape=a.shape)
     marked = scores + seen_mark  # NaN wherever the user already has the item
     seen = np.isnan(marked.data)
     values = np.where(seen, -np.inf, marked.data)

@@ -7,9 +7,11 @@ of the same name (SQL or Python) replaces it.
 from __future__ import annotations
 
 from .content import int_content_similarity_candidates
+from .cooccurrence import int_item_pair_counts_sparse
 from .factors import int_ease_weights, int_svd_candidates, int_svd_item_factors, int_svd_user_factors
-from .neighbours import int_content_candidates, int_cooccurrence_candidates, int_ease_candidates
+from .neighbours import (int_content_candidates, int_cooccurrence_candidates, int_ease_candidates,
+                         int_session_candidates)
 
-BUILTIN_STAGES = (int_content_similarity_candidates, int_cooccurrence_candidates, int_content_candidates,
-                  int_ease_candidates, int_ease_weights, int_svd_item_factors, int_svd_user_factors,
-                  int_svd_candidates)
+BUILTIN_STAGES = (int_item_pair_counts_sparse, int_content_similarity_candidates, int_cooccurrence_candidates,
+                  int_content_candidates, int_session_candidates, int_ease_candidates, int_ease_weights,
+                  int_svd_item_factors, int_svd_user_factors, int_svd_candidates)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..arrays import to_arrow, to_numpy
+from ..arrays import indexes_of, to_arrow, to_numpy
 from ..python_stages import python_stage
 from .neighbours import whole_var
 
@@ -40,11 +40,8 @@ def int_content_similarity_candidates(tables, vars):
     keep = whole_var(vars, "content_neighbours", 50, 1)
     if tokens.num_rows == 0:
         return _table(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-    # item_id may be any type (text product codes too): find each token row's item in the index by value
-    # (one chunk each, so that positions and codes refer to one value set and one dictionary)
-    position = to_numpy(pc.index_in(tokens.column("item_id").combine_chunks(),
-                                    value_set=index.column("item_id").combine_chunks()), np.int64)
-    item_ix = to_numpy(index.column("item_ix"), np.int64)[position]
+    item_ix = indexes_of(tokens.column("item_id"), index.column("item_id"), index.column("item_ix"))
+    # one chunk, so that the codes refer to one dictionary
     token = to_numpy(pc.dictionary_encode(tokens.column("token").combine_chunks()).indices, np.int64)
     weight = to_numpy(tokens.column("weight"), np.float64)
     n_items, n_tokens = index.num_rows, int(token.max()) + 1
