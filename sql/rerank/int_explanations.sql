@@ -48,28 +48,35 @@ held AS MATERIALIZED (  -- each listed item beside each of the user's history it
     FROM final AS f
     JOIN {{ ref('int_user_affinity') }} AS a ON a.user_id = f.user_id
 ),
-terms AS (  -- (user, item, source, kind, contributor, weight): what each source's score is made of
-    SELECT user_id, item_id, source, 'pin' AS kind, 'pinned' AS contributor, 1.0 AS weight
-    FROM final WHERE source = 'pinned'
+terms AS (  -- (user, item, source, its share of the row, kind, contributor, weight): what each of the row's
+            -- sources is made of; joining `parts` first leaves out the terms of sources that are not in the row
+    SELECT p.user_id, p.item_id, p.source, p.source_share, 'pin' AS kind, 'pinned' AS contributor, 1.0 AS weight
+    FROM final AS f
+    JOIN parts AS p ON p.user_id = f.user_id AND p.item_id = f.item_id AND p.source = 'pinned'
+    WHERE f.source = 'pinned'
 {% for source, similarity in [('cooccurrence', 'int_item_similarity'), ('content', 'int_item_content_similarity')] %}
 {% if source in names or source in cascade %}
     UNION ALL  -- affinity x similarity, per history item
-    SELECT h.user_id, h.item_id, {{ source | lit }}, 'item', CAST(h.held_item_id AS VARCHAR), h.affinity * s.similarity
+    SELECT h.user_id, h.item_id, p.source, p.source_share, 'item', CAST(h.held_item_id AS VARCHAR),
+           h.affinity * s.similarity
     FROM held AS h
+    JOIN parts AS p ON p.user_id = h.user_id AND p.item_id = h.item_id AND p.source = {{ source | lit }}
     JOIN {{ ref(similarity) }} AS s ON s.item_id = h.held_item_id AND s.other_item_id = h.item_id
 {% endif %}
 {% endfor %}
 {% if 'session' in cascade %}
     UNION ALL
-    SELECT f.user_id, f.item_id, 'session', 'item', CAST(l.item_id AS VARCHAR), s.similarity
+    SELECT f.user_id, f.item_id, p.source, p.source_share, 'item', CAST(l.item_id AS VARCHAR), s.similarity
     FROM final AS f
+    JOIN parts AS p ON p.user_id = f.user_id AND p.item_id = f.item_id AND p.source = 'session'
     JOIN {{ ref('int_latest_session') }} AS l ON l.user_id = f.user_id
     JOIN {{ ref('int_item_similarity') }} AS s ON s.item_id = l.item_id AND s.other_item_id = f.item_id
 {% endif %}
 {% if 'ease' in names %}
     UNION ALL
-    SELECT f.user_id, f.item_id, 'ease', 'item', CAST(hi.item_id AS VARCHAR), x.value * w.weight
+    SELECT f.user_id, f.item_id, p.source, p.source_share, 'item', CAST(hi.item_id AS VARCHAR), x.value * w.weight
     FROM final AS f
+    JOIN parts AS p ON p.user_id = f.user_id AND p.item_id = f.item_id AND p.source = 'ease'
     JOIN {{ ref('int_user_index') }} AS u ON u.user_id = f.user_id
     JOIN {{ ref('int_item_index') }} AS ti ON ti.item_id = f.item_id
     JOIN {{ ref('int_ease_matrix') }} AS x ON x.user_ix = u.user_ix
@@ -78,14 +85,15 @@ terms AS (  -- (user, item, source, kind, contributor, weight): what each source
 {% endif %}
 {% if 'cross_sell' in names %}
     UNION ALL
-    SELECT f.user_id, f.item_id, 'cross_sell', 'category', t.category, t.lift
+    SELECT f.user_id, f.item_id, p.source, p.source_share, 'category', t.category, t.lift
     FROM final AS f
+    JOIN parts AS p ON p.user_id = f.user_id AND p.item_id = f.item_id AND p.source = 'cross_sell'
     JOIN {{ ref('int_item_attributes') }} AS a ON a.item_id = f.item_id
     JOIN {{ ref('int_category_transitions') }} AS t ON t.next_category = a.category
     JOIN {{ ref('int_user_categories') }} AS c ON c.user_id = f.user_id AND c.category = t.category AND c.recent_purchase
 {% endif %}
     UNION ALL  -- sources resting on one thing
-    SELECT f.user_id, f.item_id, p.source,
+    SELECT f.user_id, f.item_id, p.source, p.source_share,
            CASE p.source WHEN 'svd' THEN 'factors' WHEN 'repurchase' THEN 'purchase'
                          WHEN 'segment_popularity' THEN 'segment' ELSE 'popularity' END,
            CASE p.source WHEN 'svd' THEN 'latent factors' WHEN 'repurchase' THEN CAST(f.item_id AS VARCHAR)
@@ -104,10 +112,9 @@ term_totals AS (
     FROM positive_terms GROUP BY user_id, item_id, source
 ),
 shared AS (
-    SELECT p.user_id, p.item_id, p.source, t.kind, t.contributor, p.source_share * t.weight / n.total AS share
-    FROM parts AS p
-    JOIN positive_terms AS t ON t.user_id = p.user_id AND t.item_id = p.item_id AND t.source = p.source
-    JOIN term_totals AS n ON n.user_id = p.user_id AND n.item_id = p.item_id AND n.source = p.source
+    SELECT t.user_id, t.item_id, t.source, t.kind, t.contributor, t.source_share * t.weight / n.total AS share
+    FROM positive_terms AS t
+    JOIN term_totals AS n ON n.user_id = t.user_id AND n.item_id = t.item_id AND n.source = t.source
 ),
 combined AS (  -- a history item may contribute through several sources
     SELECT user_id, item_id, max(source) AS source, kind, contributor,
