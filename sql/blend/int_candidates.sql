@@ -15,20 +15,31 @@
 {% set steps = {'session': 'rec_session', 'content': 'rec_content', 'segment_popularity': 'rec_segment_popularity',
                 'popularity': 'rec_popularity'} %}
 {% set cascade = var('cascade', ['session', 'content', 'segment_popularity', 'popularity']) %}
+{# the sources int_blend_parts can hold, as it lists them #}
+{% set blend_names = ((var('blend', {'cooccurrence': 1.0}) | list)
+                      + (var('blend_by_segment', {}) | dictsort | map(attribute=1) | map('list') | sum(start=[]))
+                      + (['cross_sell'] if var('cross_sell_segments', []) else [])) | unique
+                     | sort(case_sensitive=true) %}
 {% for step in cascade %}
 {% if step not in steps %}
 {{ raise_error("vars.cascade may list session, content, segment_popularity and popularity, in the order to try them") }}
 {% endif %}
 {% endfor %}
-WITH parts AS (
-    SELECT user_id, item_id, source, contribution,
-           row_number() OVER (PARTITION BY user_id, item_id ORDER BY contribution DESC, source) AS strength
+{# tier 1's source: the first by name of the sources whose contribution is the largest, in one aggregation
+   (ranking the parts took a window besides) #}
+WITH blended AS (  -- tier 1
+    SELECT user_id, item_id, 1 AS tier,
+{% if blend_names %}
+           CASE max(contribution)
+{% for name in blend_names %}
+               WHEN max(CASE WHEN source = {{ name | lit }} THEN contribution END) THEN {{ name | lit }}
+{% endfor %}
+           END AS source,
+{% else %}
+           CAST(NULL AS VARCHAR) AS source,
+{% endif %}
+           {% call exact_sum() %}contribution{% endcall %} AS score  -- the same bits in any row order
     FROM {{ ref('int_blend_parts') }}
-),
-blended AS (  -- tier 1
-    SELECT user_id, item_id, 1 AS tier, max(source) FILTER (WHERE strength = 1) AS source,
-           sum(contribution) AS score
-    FROM parts
     GROUP BY user_id, item_id
 ){% if cascade %},
 cascade AS (  -- tiers 2..
