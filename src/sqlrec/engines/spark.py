@@ -177,7 +177,9 @@ class SparkEngine:
             raise StageRunError(
                 f"{name} has {rows:,} rows, more than the {self.collect_rows:,} a Python stage may copy to the "
                 "Spark driver", hint="raise [engine] spark_collect_rows (and spark.driver.memory in spark_conf), "
-                                     "cap the stage's input (e.g. vars.max_history), or run this project on DuckDB")
+                                     "cap the stage's input (e.g. vars.max_history), keep the neighbour "
+                                     "recommenders and pair counts in Spark (vars.neighbour_scoring = \"sql\", "
+                                     "vars.cooccurrence_counting = \"sql\"), or run this project on DuckDB")
         return frame.toArrow()
 
     # -- queries ------------------------------------------------------------------------------------------------
