@@ -57,15 +57,15 @@ def top_candidates(user: np.ndarray, item: np.ndarray, affinity: np.ndarray, sim
     sim_value: the (item_ix, other_item_ix, similarity) rows. Indexes are dense non-negative integers.
     Slices of users are scored on `threads` threads (default: every available core; SciPy and NumPy release the
     GIL in the heavy parts). Returns (user_ix, item_ix, score) arrays, by user, the same for any thread count.
-        `seen`: (user_ix, item_ix) pairs to leave out instead of the users' own affinity rows (e.g. everything a user
+    `seen`: the (user_ix, item_ix) pairs to leave out, when they are not just the affinity rows (everything a user
     ever had, when the affinity is only their latest visit).
-"""
+    """
     if k < 1:
         raise ValueError("k must be at least 1")
     if len(user) == 0 or len(sim_item) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     n_users = int(user.max()) + 1
-    n_items = int(max(item.max(), sim_item.max(), sim_other.max(), seen[1].max(initial=0) if seen else 0)) + 1
+    n_items = int(max(item.max(), sim_item.max(), sim_other.max(), seen[1].max(initial=0) if seen is not None else 0)) + 1
     a = sp.csr_matrix((affinity.astype(np.float64), (user, item)), shape=(n_users, n_items))
     a.sort_indices()
     s = sp.csr_matrix((sim_value.astype(np.float64), (sim_item, sim_other)), shape=(n_items, n_items))

@@ -31,11 +31,13 @@ def _candidates(tables: Mapping[str, pa.Table], vars: Mapping[str, Any], affinit
                    item=_ints(held, "item_ix"), affinity=_floats(held, affinity_value))
 
 
-def _scored(similar: pa.Table, similarity_value: str, k: int, **rows) -> pa.Table:
+def _scored(similar: pa.Table, similarity_value: str, k: int, user: np.ndarray, item: np.ndarray,
+            affinity: np.ndarray, seen: tuple[np.ndarray, np.ndarray] | None = None) -> pa.Table:
+    """The candidates of the (user, item, affinity) rows scored with `similar` (item_ix, other_item_ix, value)."""
     from ..neighbour_scoring import top_candidates  # SciPy is imported only when a run scores this way
     users, items, scores = top_candidates(
-        sim_item=_ints(similar, "item_ix"), sim_other=_ints(similar, "other_item_ix"),
-        sim_value=_floats(similar, similarity_value), k=k, **rows)
+        user=user, item=item, affinity=affinity, sim_item=_ints(similar, "item_ix"),
+        sim_other=_ints(similar, "other_item_ix"), sim_value=_floats(similar, similarity_value), k=k, seen=seen)
     return pa.table({"user_ix": to_arrow(users, pa.int32()), "item_ix": to_arrow(items, pa.int32()),
                      "score": to_arrow(scores, pa.float64())})
 
