@@ -164,3 +164,22 @@ def test_sqltext_is_the_only_trusted_string():
     assert isinstance(ident("a"), SqlText) and isinstance(lit("a"), SqlText)
     env = make_environment({})
     assert env.from_string("{{ v }}").render(v=SqlText('"ok"')) == '"ok"'
+
+
+@pytest.mark.parametrize("stage", ["int_blend_parts", "int_candidates", "int_explanations"])
+@pytest.mark.parametrize("blend_vars, message", [
+    ({"blend": "cooccurrence"}, "vars.blend must be a table of source weights"),
+    ({"blend_by_segment": {"loyal": 0.5}}, "vars.blend_by_segment must hold a table of source weights per segment"),
+])
+def test_every_stage_reading_the_blend_refuses_a_malformed_one(project, stage, blend_vars, message):
+    with pytest.raises(TemplateError, match=message):
+        sqlrec.render(stage, project.root, vars=blend_vars)
+
+
+def test_the_blends_sources_are_the_same_list_for_every_stage_that_reads_them(project):
+    blend_vars = {"blend": {"svd": 0.5, "cooccurrence": 1.0},
+                  "blend_by_segment": {"loyal": {"content": 1.0, "Zeta": 0.2}}, "cross_sell_segments": ["loyal"]}
+    candidates = sqlrec.render("int_candidates", project.root, vars=blend_vars, raw=True)
+    named = [line.split("THEN")[-1].strip() for line in candidates.splitlines() if "WHEN max(CASE" in line]
+    # by code point, as SQL orders text: the capitalised name first
+    assert named == ["'Zeta'", "'content'", "'cooccurrence'", "'cross_sell'", "'svd'"]

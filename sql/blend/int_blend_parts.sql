@@ -12,14 +12,10 @@
 --   normalised: the source's score for the item, mapped onto [0, 1] for this user
 --   weight: the source's weight for this user
 --   contribution: weight x normalised, this source's part of the blended score
+{% set names = blend_sources(var) %}
 {% set blend = var('blend', {'cooccurrence': 1.0}) %}
 {% set by_segment = var('blend_by_segment', {}) %}
 {% set cross_sell = var('cross_sell_segments', []) %}
-{% if blend is not mapping %}
-{{ raise_error("vars.blend must be a table of source weights, e.g. blend = { cooccurrence = 0.7, content = 0.3 }") }}
-{% endif %}
-{% set names = ((blend | list) + (by_segment | dictsort | map(attribute=1) | map('list') | sum(start=[]))
-                + (['cross_sell'] if cross_sell else [])) | unique | sort %}
 {% if not names %}
 SELECT CAST(NULL AS BIGINT) AS user_id, CAST(NULL AS BIGINT) AS item_id, CAST(NULL AS VARCHAR) AS source,
        CAST(NULL AS DOUBLE) AS normalised, CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS contribution

@@ -15,11 +15,7 @@
 {% set steps = {'session': 'rec_session', 'content': 'rec_content', 'segment_popularity': 'rec_segment_popularity',
                 'popularity': 'rec_popularity'} %}
 {% set cascade = var('cascade', ['session', 'content', 'segment_popularity', 'popularity']) %}
-{# the sources int_blend_parts can hold, as it lists them #}
-{% set blend_names = ((var('blend', {'cooccurrence': 1.0}) | list)
-                      + (var('blend_by_segment', {}) | dictsort | map(attribute=1) | map('list') | sum(start=[]))
-                      + (['cross_sell'] if var('cross_sell_segments', []) else [])) | unique
-                     | sort(case_sensitive=true) %}
+{% set blend_names = blend_sources(var) %}
 {% for step in cascade %}
 {% if step not in steps %}
 {{ raise_error("vars.cascade may list session, content, segment_popularity and popularity, in the order to try them") }}

@@ -16,10 +16,7 @@
 --   title: the history item's title, when it has one
 --   share: its share of the score (the shares of one recommendation sum to at most 1)
 --   position: 1 = the largest share, ties broken by kind and contributor
-{% set blend = var('blend', {'cooccurrence': 1.0}) %}
-{% set names = ((blend | list) + (var('blend_by_segment', {}) | dictsort | map(attribute=1) | map('list')
-                                  | sum(start=[])) + (['cross_sell'] if var('cross_sell_segments', []) else []))
-               | unique | sort %}
+{% set names = blend_sources(var) %}
 {% set cascade = var('cascade', ['session', 'content', 'segment_popularity', 'popularity']) %}
 WITH final AS (
     SELECT f.user_id, f.item_id, f.source, coalesce(c.tier, 0) AS tier

@@ -65,7 +65,8 @@ def top_candidates(user: np.ndarray, item: np.ndarray, affinity: np.ndarray, sim
     if len(user) == 0 or len(sim_item) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     n_users = int(user.max()) + 1
-    n_items = int(max(item.max(), sim_item.max(), sim_other.max(), seen[1].max(initial=0) if seen is not None else 0)) + 1
+    most_seen = seen[1].max(initial=0) if seen is not None else 0
+    n_items = int(max(item.max(), sim_item.max(), sim_other.max(), most_seen)) + 1
     a = sp.csr_matrix((affinity.astype(np.float64), (user, item)), shape=(n_users, n_items))
     a.sort_indices()
     s = sp.csr_matrix((sim_value.astype(np.float64), (sim_item, sim_other)), shape=(n_items, n_items))

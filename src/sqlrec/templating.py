@@ -90,6 +90,26 @@ def _raise_error(message: str) -> None:
     raise UnsafeValueError(str(message))
 
 
+def _blend_sources(var) -> list[str]:
+    """{% set names = blend_sources(var) %}: every source the blend can hold, by name: vars.blend's, each segment's
+    own (vars.blend_by_segment) and cross_sell when vars.cross_sell_segments is set. int_blend_parts makes its rows
+    from these, and the stages reading them must agree on the list."""
+    blend = var("blend", {"cooccurrence": 1.0})
+    if not isinstance(blend, Mapping):
+        raise UnsafeValueError("vars.blend must be a table of source weights, e.g. blend = { cooccurrence = 0.7, "
+                               "content = 0.3 }")
+    by_segment = var("blend_by_segment", {})
+    if not isinstance(by_segment, Mapping) or not all(isinstance(w, Mapping) for w in by_segment.values()):
+        raise UnsafeValueError("vars.blend_by_segment must hold a table of source weights per segment, e.g. "
+                               "[vars.blend_by_segment.loyal] cooccurrence = 0.5")
+    names = set(blend)
+    for weights in by_segment.values():
+        names.update(weights)
+    if var("cross_sell_segments", []):
+        names.add("cross_sell")
+    return sorted(names)  # code point order, as SQL orders text
+
+
 def _sql_concat(values) -> Markup | str:
     """`a ~ b` in a stage. Joining SQL (a filter's, macro's or function's output) needs every part to be SQL or a
     number; joining plain text gives plain text, which can name a stage in ref() but cannot be printed.
@@ -173,6 +193,7 @@ def make_environment(macro_files: Mapping[str, Path], loader: jinja2.BaseLoader 
     env.filters.update(ident=ident, idents=idents, lit=lit)
     env.sql_concat = _sql_concat
     env.globals["raise_error"] = _raise_error
+    env.globals["blend_sources"] = _blend_sources
     templates = [(path, _compile_file(env, path, f"macro file {path.name}")) for path in macro_files.values()]
     # Twice: a module sees the globals that exist when it is made, so the second pass lets a macro call macros of
     # files that come after its own.
