@@ -76,6 +76,16 @@ class Project:
         return self.root / "out"
 
 
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session for one test module (the Spark test modules skip themselves without Java)."""
+    from sqlrec.config import EngineSpec
+    from sqlrec.engines.spark import start_session
+    session, _started = start_session(EngineSpec(name="spark", threads=2))
+    yield session
+    session.stop()
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path / "proj")

@@ -26,14 +26,14 @@ from click.testing import CliRunner
 
 import sqlrec
 from sqlrec.cli import cli
-from sqlrec.config import EngineSpec, load_config
+from sqlrec.config import load_config
 from sqlglot.errors import ErrorLevel
 from sqlrec.dialects import VERIFIED_SPARK_FUNCTIONS, SqlrecSpark, check_portable
 from sqlrec.sql_lint import to_dialect
 from sqlrec.errors import StageRunError, TemplateError
 from sqlrec.input_checks import prepare_inputs
 from sqlrec.inputs import resolve
-from sqlrec.pipeline import hand_inputs_to_spark, open_engine, run_stage, stage_sql
+from sqlrec.pipeline import open_engine, run_stage, stage_sql, start_spark
 from sqlrec.plan import build_plan
 from sqlrec.project import load_project
 from sqlrec.resources import builtin_dir
@@ -54,14 +54,6 @@ OPTIONAL_OUTPUTS = {"stages.item_factors.enabled": True, "stages.user_factors.en
 EVERY_SOURCE = {"vars.blend": {"cooccurrence": 0.6, "content": 0.2, "ease": 0.4, "svd": 0.3, "repurchase": 0.5,
                                "session": 0.2, "segment_popularity": 0.1},
                 "vars.cross_sell_segments": ["new"], "vars.repurchase_categories": ["coffee", "skincare"]}
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from sqlrec.engines.spark import start_session
-    session, _started = start_session(EngineSpec(name="spark", threads=2))
-    yield session
-    session.stop()
 
 
 # -- comparing tables --------------------------------------------------------------------------------------------
@@ -183,14 +175,18 @@ def world(tmp_path_factory) -> Path:
 
 
 def _stage_tables(config, mode: str, spark, targets=None) -> dict[str, tuple[pa.Table, pa.Table]]:
-    """Every stage of the plan, run on DuckDB and on Spark from the same checked inputs: name -> both results."""
+    """The checked inputs (src_<name>) and every stage of the plan, each engine reading and checking the input files
+    itself: name -> both results."""
     plan = build_plan(load_project(config), mode=mode, targets=targets)
     inputs = resolve(config)
     duck = open_engine(config, inputs, False)
-    on_spark = hand_inputs_to_spark(duck, config, prepare_inputs(duck, inputs, config), spark)
+    on_spark = start_spark(config, spark)
     spark_sql = stage_sql(plan, "spark")
     both = {}
     try:
+        assert prepare_inputs(duck, inputs, config) == prepare_inputs(on_spark, inputs, config)
+        for resolved in inputs.values():
+            both[resolved.relation] = (duck.arrow(resolved.relation), on_spark.arrow(resolved.relation))
         for planned in plan.stages:
             run_stage(duck, planned, config)
             run_stage(on_spark, planned, config, spark_sql.get(planned.stage.name))

@@ -62,12 +62,12 @@ def test_an_unknown_engine_is_refused(project):
         load_config(project.config, overrides={"engine.name": "flink"})
 
 
-def test_an_object_store_url_names_the_key_and_says_to_mount_it(project):
+def test_an_object_store_url_on_duckdb_names_the_key_and_says_to_run_on_spark_or_mount_it(project):
     result = CliRunner().invoke(cli, ["run", "-p", str(project.root), "--set",
                                       "inputs.events.path=s3a://shop/events/*.parquet"])
     assert result.exit_code == 2
     assert "`inputs.events.path` = 's3a://shop/events/*.parquet' is an object-store or HDFS URL" in result.output
-    assert "mount the bucket" in result.output
+    assert "--engine spark" in result.output and "mount the bucket" in result.output
 
 
 def test_without_pyspark_a_spark_run_says_what_to_install(monkeypatch):

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .lookups import Explanation
 from .input_checks import InputReport, describe_input, prepare_inputs
 from .inputs import ResolvedInput, resolve
-from .pipeline import run_project, stage_sql
+from .pipeline import run_project, stage_sql, start_spark
 from .plan import Plan, build_plan, render_one
 from .project import Project, load_project
 from .layout import CURRENT
@@ -167,7 +167,7 @@ def validate(project: PathLike = ".", vars: Mapping[str, Any] | None = None,
     stage_sql(plan, proj.config.engine.name)
     inputs = resolve(proj.config, plan.inputs)
     with _scratch_engine(proj.config, inputs) as engine:
-        columns = {name: describe_input(engine.con, resolved, proj.config) for name, resolved in inputs.items()}
+        columns = {name: describe_input(engine, resolved, proj.config) for name, resolved in inputs.items()}
     return Validation(project=proj, plan=plan, input_columns=columns)
 
 
@@ -181,14 +181,18 @@ def check(project: PathLike = ".", overrides: Mapping[str, Any] | None = None) -
 
 @contextmanager
 def _scratch_engine(config: Config, inputs: Mapping[str, ResolvedInput]):
-    with tempfile.TemporaryDirectory(prefix="sqlrec-check-") as scratch:
-        engine = DuckDBEngine(config.engine, database=Path(scratch) / "check.duckdb",
-                              temp_directory=(config.root / config.engine.temp_directory).resolve(),
-                              allowed={f.parent for r in inputs.values() for f in r.files}, show_progress=False)
-        try:
-            yield engine
-        finally:
-            engine.close()
+    """The engine the project runs on, for checking its inputs: DuckDB with a throwaway database, or Spark (which
+    reads the files, and the URLs, itself)."""
+    with ExitStack() as cleanup:
+        if config.engine.name == "spark":
+            engine = start_spark(config)
+        else:
+            scratch = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sqlrec-check-"))
+            engine = DuckDBEngine(config.engine, database=Path(scratch) / "check.duckdb",
+                                  temp_directory=(config.root / config.engine.temp_directory).resolve(),
+                                  allowed={f.parent for r in inputs.values() for f in r.files}, show_progress=False)
+        cleanup.callback(engine.close)
+        yield engine
 
 
 def list_stages(project: PathLike = ".") -> list[dict[str, Any]]:

@@ -86,7 +86,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "name": Key((str,), "sqlrec-project", "Name shown in summaries and the run manifest."),
     },
     "inputs.*": {
-        "path": Key((str, list), None, "File, glob or list of them, relative to the project folder.", required=True),
+        "path": Key((str, list), None, "File, folder, glob or list of them, relative to the project folder; on "
+                    "Spark also URLs (s3a://, gs://, abfss://, hdfs://, file://).", required=True),
         "format": Key((str,), None, "parquet or csv (default: from the file extension).",
                       choices=("parquet", "csv")),
         "hive_partitioning": Key((bool,), False, "Read key=value folders as columns."),

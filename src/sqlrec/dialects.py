@@ -110,6 +110,20 @@ def _date_diff_sql(self, expression: exp.DateDiff) -> str:
     return self.func("DATEDIFF", end, start)
 
 
+def _try_cast_sql(self, expression: exp.TryCast) -> str:
+    # Spark 4 casts in ANSI mode, where a bad value fails the query: TRY_CAST is the NULL-on-failure cast.
+    operand = expression.this
+    if expression.to.is_type(exp.DataType.Type.TIMESTAMPTZ):
+        # Spark reads an offset only as +hh:mm after a time with seconds; DuckDB also takes +hh and +hhmm after
+        # hours and minutes (2011-06-01 10:00+01)
+        for pattern, replacement in ((r"([ T][0-9]{1,2}:[0-9]{2})([+-]|Z$)", "$1:00$2"),
+                                     (r"(:[0-9]{2}(\.[0-9]*)?)([+-][0-9]{2})([0-9]{2})$", "$1$3:$4"),
+                                     (r"(:[0-9]{2}(\.[0-9]*)?)([+-][0-9]{2})$", "$1$3:00")):
+            operand = exp.func("regexp_replace", operand, exp.Literal.string(pattern),
+                               exp.Literal.string(replacement))
+    return f"TRY_CAST({self.sql(operand)} AS {self.sql(expression, 'to')})"
+
+
 def _window_sql(self, expression: exp.Window) -> str:
     sql = Spark.Generator.window_sql(self, expression)
     return f"CAST({sql} AS BIGINT)" if isinstance(expression.this, _INTEGER_WINDOWS) else sql
@@ -117,10 +131,16 @@ def _window_sql(self, expression: exp.Window) -> str:
 
 class SqlrecSpark(Spark):
     """Spark SQL as sqlrec writes it: DuckDB's top-n `max(x, n)` and `max_by(x, k, n)` become sorted slices,
-    `list_dot_product` a fold over zipped lists, `log` base 10, `to_days`/`to_minutes` day-time intervals, `date_diff('day', ...)` date boundaries,
-    `epoch` fractional seconds, `/` DOUBLE division, `WITH ORDINALITY` positions from 1, the md5 bucket `CAST('0x' || hex AS BIGINT)` CONV, `round_even` BROUND, `any_value` NULL-skipping, ranking window
-    functions BIGINT, and `AS MATERIALIZED` CTEs (a DuckDB planning hint: compute once) plain CTEs, which Spark
-    computes with the same result."""
+    `list_dot_product` a fold over zipped lists, `log` base 10, `to_days`/`to_minutes` day-time intervals,
+    `date_diff('day', ...)` date boundaries, `epoch` fractional seconds, `/` DOUBLE division, `WITH ORDINALITY`
+    positions from 1, the md5 bucket `CAST('0x' || hex AS BIGINT)` CONV, `round_even` BROUND, `any_value`
+    NULL-skipping, ranking window functions BIGINT, and `AS MATERIALIZED` CTEs (a DuckDB planning hint: compute once)
+    plain CTEs, which Spark computes with the same result.
+
+    For the input checks' conversions: TRY_CAST stays TRY_CAST (Spark 4's ANSI CAST fails the query), text offsets
+    DuckDB reads (+01, +0100, no seconds) are rewritten to the +hh:mm Spark reads, `timezone(zone, wall_clock)` is
+    TO_UTC_TIMESTAMP, `try_strptime` TRY_TO_TIMESTAMP with the format in Java's letters, and `to_timestamp(seconds)`
+    keeps microseconds."""
 
     class Generator(Spark.Generator):
         # Spark 3+ reads WITH inside subqueries; hoisting them (as for Hive) would clash two macros' CTE names
@@ -130,7 +150,11 @@ class SqlrecSpark(Spark):
                       # Spark has no IS_INF; infinity compares equal to itself on both engines
                       exp.IsInf: lambda self, e: f"(ABS({self.sql(e.this)}) = CAST('Infinity' AS DOUBLE))",
                       exp.ToDays: lambda self, e: _interval_sql(self, 0, e.this), exp.Div: _div_sql,
-                      exp.DateDiff: _date_diff_sql,
+                      exp.DateDiff: _date_diff_sql, exp.TryCast: _try_cast_sql,
+                      # DuckDB's to_timestamp(seconds) keeps microseconds; Spark's FROM_UNIXTIME drops them
+                      exp.UnixToTime: lambda self, e: self.func("TIMESTAMP_MICROS", exp.cast(exp.func(
+                          "bround", exp.Mul(this=exp.paren(e.this.copy()), expression=exp.Literal.number(1_000_000))),
+                          exp.DataType.Type.BIGINT)),
                       # DuckDB's any_value skips NULLs; Spark says so with a second argument, which FILTER allows
                       exp.AnyValue: lambda self, e: self.func("ANY_VALUE", e.this, exp.true())}
 
@@ -148,6 +172,15 @@ class SqlrecSpark(Spark):
                 return _interval_sql(self, _INTERVAL_PARTS[name], expression.expressions[0])
             if name == "round_even" and len(expression.expressions) == 2:
                 return self.func("BROUND", *expression.expressions)
+            # The input checks' conversions (not verified for stages): a wall-clock time in a zone, as an instant;
+            # text parsed with a strftime format, NULL where it does not fit
+            if name == "timezone" and len(expression.expressions) == 2:
+                zone, wall_clock = expression.expressions
+                return self.func("TO_UTC_TIMESTAMP", exp.cast(wall_clock.copy(), exp.DataType.Type.TIMESTAMP), zone)
+            if name == "try_strptime" and len(expression.expressions) == 2:
+                text, pattern = expression.expressions
+                java = self.format_time(exp.StrToTime(this=text.copy(), format=pattern.copy()))  # quoted
+                return f"TRY_TO_TIMESTAMP({self.sql(text)}, {java})"
             return super().anonymous_sql(expression)
 
         def ignorenulls_sql(self, expression: exp.IgnoreNulls) -> str:

@@ -62,3 +62,18 @@ class OutputCheckError(SqlrecError):
 
 class LockError(SqlrecError):
     exit_code = EXIT_LOCK
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of what went wrong, for a message: for an error raised in Spark's JVM, its innermost cause's
+    message (PySpark's own first line is often only the Java method that was called)."""
+    text = str(exc).strip()
+    cause = getattr(exc, "java_exception", None)
+    try:
+        while cause is not None and cause.getCause() is not None:
+            cause = cause.getCause()
+        if cause is not None and cause.getMessage():
+            text = str(cause.getMessage()).strip()
+    except Exception:  # the JVM is gone: keep Python's text
+        pass
+    return text.splitlines()[0][:500] if text else type(exc).__name__

@@ -1,4 +1,4 @@
-"""Check each input inside DuckDB and load it as a clean table before any stage runs.
+"""Check each input inside the engine that runs the stages and load it as a clean table before any stage runs.
 
 For every declared input, in this order (events last, because its items are checked against the items input):
 
@@ -14,6 +14,9 @@ For every declared input, in this order (events last, because its items are chec
 A failure raises DataError naming the file, the column, an example row, the count and the config key that fixes
 it. What was dropped or merged is recorded in an InputReport, which the run manifest keeps. The clean rows become
 the table `src_<name>` that stages read with source('<name>').
+
+The checks are sqlglot trees, run by DuckDB or (transpiled) by Spark: engines/duckdb_inputs.py and
+engines/spark_inputs.py say how each engine reads the files and keeps the tables in between.
 """
 
 from __future__ import annotations
@@ -21,26 +24,26 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-import duckdb
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from .config import (CANONICAL_COLUMNS, DEFAULT_UNIQUE_KEYS, EPOCH_UNITS, MEASURE_COLUMNS, REQUIRED_COLUMNS,
                      Config, InputSpec)
-from .engines.duckdb import resource_hint
-from .errors import ConfigError, DataError, StageRunError
-from .inputs import ResolvedInput, reader
+from .engines.duckdb import DuckDBEngine
+from .engines.duckdb_inputs import FILE, ROW, DuckDBInputs
+from .errors import ConfigError, DataError, StageRunError, first_line as _first_line
+from .inputs import ResolvedInput
 from .templating import DIALECT
 from .sql_lint import FORBIDDEN_FUNCTIONS
 
-FILE, ROW = "__file", "__row"  # where each row came from: for examples in errors and for first/last
 SOURCE_PREFIX = "__src_"  # the unconverted value of a converted column, for examples of values that failed
 ID_COLUMNS = ("user_id", "item_id")
 MAX_ID_CHARS = 1_000
 TIME_COLUMNS = ("ts", "launched_at", "signup_at")
 DEFAULT_EARLIEST = "1990-01-01"
+TEXT_OFFSET = r"([+-]\d\d(:?\d\d)?|Z)$"  # a time written with its zone: 10:00+01, 10:00:00-05:30, 10:00Z
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "UHUGEINT")
 NUMBER_TYPES = INTEGER_TYPES + ("FLOAT", "DOUBLE", "REAL")
@@ -67,29 +70,33 @@ def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
     """Check every input and create its `src_<name>` table. Raises DataError or ConfigError on the first failure.
     Inputs named in `keep_file` keep the `__file` column saying which file each row came from."""
     reports: dict[str, InputReport] = {}
+    source = _files_of(engine)
     for name in sorted(inputs, key=lambda n: (n == "events", n)):
-        reports[name] = _InputCheck(engine.con, inputs[name], config, has_items="items" in reports,
+        reports[name] = _InputCheck(source, inputs[name], config, has_items="items" in reports,
                                     keep_file=name in keep_file).run()
     return reports
 
 
-def describe_input(con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config) -> list[str]:
+def describe_input(engine, resolved: ResolvedInput, config: Config) -> list[str]:
     """Check that an input's files are readable and its column mapping fits; return its column names."""
-    return _InputCheck(con, resolved, config, has_items=False).describe()
+    return _InputCheck(_files_of(engine), resolved, config, has_items=False).describe()
+
+
+def _files_of(engine):
+    """How `engine` (DuckDB's or Spark's) reads input files and keeps the tables the checks make."""
+    if isinstance(engine, DuckDBEngine):
+        return DuckDBInputs(engine)
+    from .engines.spark_inputs import SparkInputs  # pyspark is imported by Spark runs only
+    return SparkInputs(engine)
 
 
 def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def _sql(expression: exp.Expression) -> str:
-    return expression.sql(DIALECT)
-
-
 class _InputCheck:
-    def __init__(self, con: duckdb.DuckDBPyConnection, resolved: ResolvedInput, config: Config, has_items: bool,
-                 keep_file: bool = False):
-        self.con = con
+    def __init__(self, source, resolved: ResolvedInput, config: Config, has_items: bool, keep_file: bool = False):
+        self.source = source  # DuckDBInputs or SparkInputs
         self.keep_file = keep_file
         self.resolved = resolved
         self.spec: InputSpec = resolved.spec
@@ -97,21 +104,21 @@ class _InputCheck:
         self.has_items = has_items
         self.canonical = CANONICAL_COLUMNS.get(self.spec.name, {})
         self.raw = f"__raw_{self.spec.name}"
-        self.report = InputReport(name=self.spec.name, files=len(resolved.files))
+        self.report = InputReport(name=self.spec.name, files=len(resolved.locations))
         self.converted: dict[str, str] = {}  # canonical column -> source column, for columns that were converted
 
     # -- helpers ------------------------------------------------------------------------------------------------
 
     def _where(self, files: list[str] | None = None) -> str:
-        shown = files or [str(f) for f in self.resolved.files[:2]]
-        more = len(self.resolved.files) - len(shown)
+        shown = files or list(self.resolved.locations[:2])
+        more = len(self.resolved.locations) - len(shown)
         return f"input `{self.spec.name}` ({', '.join(shown)}{f' and {more} more files' if more > 0 else ''})"
 
     def _fix(self, option: str, example: str) -> str:
         return f"set `{self.spec.key(option)}` in {self.config.source}, e.g. {self.spec.key(option)} = {example}"
 
-    def _fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        return self.con.execute(sql, params or {}).fetchall()
+    def _fetch(self, query: exp.Expression | str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        return self.source.rows(query, params)
 
     def _example(self, condition: exp.Expression, columns: list[str]) -> tuple[int, str]:
         """How many rows of the raw table match `condition`, and the first of them (in file order) as text."""
@@ -122,16 +129,20 @@ class _InputCheck:
         query = (exp.select(*values, _col(FILE), _col(ROW), "count(*) OVER () AS __n")
                  .from_(exp.to_table(self.raw, quoted=True)).where(condition)
                  .order_by(_col(FILE), _col(ROW)).limit(1))
-        rows = self._fetch(_sql(query))
+        rows = self._fetch(query)
         if not rows:
             return 0, ""
         *values, file, row, count = rows[0]
         fields = ", ".join(f"{c}: {_shown_value(v)}" for c, v in zip(shown, values))
-        return count, f"row {row + 1:,} of {file}: {{{fields}}}"
+        return count, f"row {row + 1:,} of {self.source.shown_file(file)}: {{{fields}}}"
 
     def _types(self, relation: exp.Expression) -> dict[str, str]:
-        """Column name -> DuckDB type of a table or query."""
-        return {row[0]: row[1] for row in self._fetch(f"DESCRIBE {_sql(relation)}")}
+        """Column name -> type (as DuckDB names it) of a table or query."""
+        return dict(self._describe_query(relation))
+
+    def _describe_query(self, relation: exp.Expression) -> list[tuple[str, str]]:
+        query = exp.select("*").from_(relation) if isinstance(relation, exp.Table) else relation
+        return self.source.describe(query)
 
     def _source_name(self, canonical: str) -> str:
         return self.spec.columns.get(canonical, canonical)
@@ -156,26 +167,33 @@ class _InputCheck:
         self._check_values()
         final = self._dedup_and_link()
         self._create(final)
-        self.con.execute(f"DROP TABLE {_sql(exp.to_table(self.raw, quoted=True))}")
+        self.source.drop(self.raw)
         return self.report
 
     def _check_files(self) -> list[tuple[str, str]]:
         """Every file readable; one schema across files unless union_by_name. Returns the (name, type) columns."""
         schemas = []
-        for path in self.resolved.files:
-            single = ResolvedInput(spec=self.spec, files=(path,))
+        try:
+            listed = self.source.listed(self.resolved)
+        except self.source.errors as exc:
+            raise DataError(f"{self._where()}: cannot list the files: {_first_line(exc)}",
+                            hint=f"check `{self.spec.key('path')}` and the credentials of its file system "
+                                 "([engine] spark_conf)") from None
+        if not listed:
+            raise DataError(f"{self._where()} matches no file", hint=f"check `{self.spec.key('path')}`")
+        for location in listed:
             try:
-                schema = self._fetch(f"DESCRIBE {_sql(exp.select('*').from_(reader(single)))}")
-            except duckdb.Error as exc:
+                schema = self.source.file_columns(self.resolved, location)
+            except self.source.errors as exc:
                 if "not utf-8 encoded" in str(exc):
-                    raise DataError(f"{self._where([str(path)])}: cannot read the file: its text is not UTF-8 "
+                    raise DataError(f"{self._where([location])}: cannot read the file: its text is not UTF-8 "
                                     f"({_first_line(exc)})",
                                     hint=self._fix("encoding", '"latin-1"') + " (the file's own encoding)") from None
                 raise DataError(
-                    f"{self._where([str(path)])}: cannot read the file: {_first_line(exc)}",
+                    f"{self._where([location])}: cannot read the file: {_first_line(exc)}",
                     hint=f"the file may be truncated or not {self.spec.format}; replace it, or leave it out of "
                          f"`{self.spec.key('path')}`") from None
-            schemas.append((path, [(r[0], r[1]) for r in schema]))
+            schemas.append((self.source.shown_file(location), schema))
         first_path, first = schemas[0]
         if not self.spec.union_by_name:
             for path, schema in schemas[1:]:
@@ -183,16 +201,16 @@ class _InputCheck:
                     a, b = dict(first), dict(schema)
                     column = next(c for c in list(a) + list(b) if a.get(c) != b.get(c))
                     raise DataError(
-                        f"{self._where([str(first_path), str(path)])}: the files differ in column `{column}`: "
-                        f"{a.get(column, 'missing')} in {first_path.name}, {b.get(column, 'missing')} in {path.name}",
+                        f"{self._where([first_path, path])}: the files differ in column `{column}`: "
+                        f"{a.get(column, 'missing')} in {_file_name(first_path)}, {b.get(column, 'missing')} in "
+                        f"{_file_name(path)}",
                         hint=f"fix the file, or {self._fix('union_by_name', 'true')} to read missing columns as "
                              f"NULL")
         try:
-            rows = self._fetch(f"DESCRIBE {_sql(exp.select('*').from_(reader(self.resolved)))}")
-        except duckdb.Error as exc:
+            return self._describe_query(exp.select("*").from_(self.source.files(self.resolved)))
+        except self.source.errors as exc:
             raise DataError(f"{self._where()}: cannot read the files together: {_first_line(exc)}",
                             hint=f"{self._fix('union_by_name', 'true')} if the files have different columns") from None
-        return [(r[0], r[1]) for r in rows]
 
     def _check_mapping(self, columns: list[str]) -> None:
         spec = self.spec
@@ -240,10 +258,10 @@ class _InputCheck:
                     f"{self.config.source}: `{key}` refers to `{column.sql(DIALECT)}`, which is not a column of "
                     f"{self._where()}" + (f" (did you mean `{close[0]}`?)" if close else ""),
                     hint=f"the filter reads your own column names: {', '.join(columns)}")
-        probe = exp.select(exp.alias_(tree.copy(), "f")).from_(reader(self.resolved)).limit(0)
+        probe = exp.select(exp.alias_(tree.copy(), "f")).from_(self.source.files(self.resolved)).limit(0)
         try:
-            kind = self._fetch(f"DESCRIBE {_sql(probe)}")[0][1]
-        except duckdb.Error as exc:
+            kind = self.source.describe(probe)[0][1]
+        except self.source.errors as exc:
             raise ConfigError(f"{self.config.source}: `{key}` cannot be evaluated: {_first_line(exc)}") from None
         if kind != "BOOLEAN":
             raise ConfigError(f"{self.config.source}: `{key}` must be true or false for each row, but it is {kind}",
@@ -254,15 +272,16 @@ class _InputCheck:
         """SQL converting a source column to the canonical type, or None to keep it as it is."""
         value = _col(source)
         if canonical in ID_COLUMNS:
+            # TRY_CAST: an id beyond BIGINT (an unsigned or DECIMAL column) is reported with an example row
             if kind in INTEGER_TYPES:
-                return exp.cast(value, "BIGINT")
+                return exp.TryCast(this=value, to=exp.DataType.build("BIGINT"))
             if kind == "VARCHAR":  # an id longer than this is a broken file or a wrong mapping, not an id
                 short = exp.LTE(this=exp.func("length", value), expression=exp.Literal.number(MAX_ID_CHARS))
                 return exp.Case(ifs=[exp.If(this=short, true=value)])
             if kind in ("FLOAT", "DOUBLE", "REAL") or kind.startswith("DECIMAL"):
                 # Float ids (CustomerID read by pandas as 17850.0) are whole numbers or not ids at all.
-                whole = exp.EQ(this=value, expression=exp.func("trunc", value))
-                return exp.Case(ifs=[exp.If(this=whole, true=exp.cast(value, "BIGINT"))])
+                whole = exp.EQ(this=value, expression=exp.func("round", value))
+                return exp.Case(ifs=[exp.If(this=whole, true=exp.TryCast(this=value, to=exp.DataType.build("BIGINT")))])
             raise DataError(f"{self._where()}: column {self._describe(canonical)} is {kind}; ids must be integers "
                             "or text", hint=f"map `{self.spec.key('columns')}.{canonical}` to an id column")
         if canonical in TIME_COLUMNS:
@@ -276,14 +295,14 @@ class _InputCheck:
         fmt, zone = self.spec.ts_format, self.spec.naive_timezone or "UTC"
 
         def local(naive: exp.Expression) -> exp.Expression:
-            return exp.func("timezone", exp.Literal.string(zone), naive)
+            return exp.func("timezone", exp.Literal.string(zone), naive, dialect=DIALECT)
 
         if fmt in EPOCH_UNITS:
             if kind not in NUMBER_TYPES:
                 raise DataError(f"{self._where()}: `{self.spec.key('ts_format')}` = {fmt!r} needs numbers, but "
                                 f"the column is {kind}", hint="remove ts_format, or map a numeric column")
             seconds = exp.Div(this=exp.cast(value, "DOUBLE"), expression=exp.Literal.number(EPOCH_UNITS[fmt]))
-            return exp.func("to_timestamp", seconds)
+            return exp.func("to_timestamp", seconds, dialect=DIALECT)
         if kind == "TIMESTAMP WITH TIME ZONE":
             return value
         if kind.startswith("TIMESTAMP") or kind == "DATE":
@@ -292,9 +311,9 @@ class _InputCheck:
         if kind == "VARCHAR":
             if fmt is not None:
                 self._note_naive("text")
-                return local(exp.func("try_strptime", value, exp.Literal.string(fmt)))
+                return local(exp.func("try_strptime", value, exp.Literal.string(fmt), dialect=DIALECT))
             # Text with an offset (2011-06-01 10:00+01) keeps it; text without one is local to naive_timezone.
-            has_offset = exp.func("regexp_matches", value, exp.Literal.string(r"([+-]\d\d(:?\d\d)?|Z)$"))
+            has_offset = exp.func("regexp_matches", value, exp.Literal.string(TEXT_OFFSET), dialect=DIALECT)
             self._note_naive("text without an offset")
             zoned = exp.TryCast(this=value, to=exp.DataType.build("TIMESTAMPTZ"))
             return exp.Case(ifs=[exp.If(this=has_offset, true=zoned)],
@@ -334,37 +353,22 @@ class _InputCheck:
                 projections.append(exp.alias_(exp.cast(exp.null(), sql_type), canonical, quoted=True))
         projections += [_col(FILE), _col(ROW)]
 
-        source_rows = exp.select("*", self._row_number()).from_(self._reader_with_origin())
-        count_read = exp.select("count(*)").from_(reader(self.resolved))
-        self.report.rows_read = self._fetch(_sql(count_read))[0][0]
-        query = exp.select(*projections).from_(source_rows.subquery("s"))
+        count_read = exp.select("count(*)").from_(self.source.files(self.resolved))
+        self.report.rows_read = self._execute_data(lambda: self._fetch(count_read)[0][0])
+        query = exp.select(*projections).from_(self.source.files(self.resolved, origin=True))
         if condition is not None:
             query = query.where(condition.copy())
-        table = exp.to_table(self.raw, quoted=True)
-        self._execute_data(f"CREATE OR REPLACE TEMP TABLE {_sql(table)} AS {_sql(query)}")
-        kept = self._fetch(f"SELECT count(*) FROM {_sql(table)}")[0][0]
+        self._execute_data(lambda: self.source.create(self.raw, query, temporary=True))
+        kept = self._fetch(exp.select("count(*)").from_(exp.to_table(self.raw, quoted=True)))[0][0]
         if condition is not None:
             self._removed("filter", self.report.rows_read - kept, f"{self.spec.key('filter')} = {spec.filter!r}")
 
-    def _reader_with_origin(self) -> exp.Expression:
-        read = reader(self.resolved)
-        read.append("expressions", exp.EQ(this=exp.column("filename"), expression=exp.Literal.string(FILE)))
-        if self.spec.format == "parquet":
-            read.append("expressions", exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
-        return read
-
-    def _row_number(self) -> exp.Expression:
-        if self.spec.format == "parquet":
-            return exp.alias_(exp.column("file_row_number"), ROW, quoted=True)
-        # CSV has no file_row_number; DuckDB keeps insertion order, so the scan order is the file order.
-        return exp.alias_(exp.maybe_parse(f"row_number() OVER (PARTITION BY {FILE}) - 1"), ROW, quoted=True)
-
-    def _execute_data(self, sql: str) -> None:
+    def _execute_data(self, action: Callable[[], Any]) -> Any:
+        """Run `action`, which reads the input's data; a failure is the data's (or a resource's), said as such."""
         try:
-            self.con.execute(sql)
-        except duckdb.Error as exc:
-            engine = self.config.engine
-            hint = resource_hint(exc, engine, self.config.root / engine.temp_directory)
+            return action()
+        except self.source.errors as exc:
+            hint = self.source.resource_hint(exc)
             if hint:  # out of memory or disk: nothing wrong with the data
                 raise StageRunError(f"{self._where()}: cannot check the data: {_first_line(exc)}", hint=hint) from None
             raise DataError(f"{self._where()}: cannot read the data: {_first_line(exc)}",
@@ -376,7 +380,7 @@ class _InputCheck:
             self.report.notes.append(f"{reason}: removed {rows:,} rows ({how})")
 
     def _check_values(self) -> None:
-        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(exp.to_table(self.raw, quoted=True))}")]
+        names = list(self._types(exp.to_table(self.raw, quoted=True)))
         visible = [n for n in names if not n.startswith(SOURCE_PREFIX)][:10]
         for column, source in self.converted.items():
             failed = exp.and_(_col(SOURCE_PREFIX + column).is_(exp.not_(exp.null())), _col(column).is_(exp.null()))
@@ -413,8 +417,8 @@ class _InputCheck:
 
     def _delete(self, condition: exp.Expression, reason: str, how: str) -> None:
         table = exp.to_table(self.raw, quoted=True)
-        count = self._fetch(_sql(exp.select("count(*)").from_(table).where(condition.copy())))[0][0]
-        self.con.execute(_sql(exp.delete(table, where=condition.copy())))
+        count = self._fetch(exp.select("count(*)").from_(table).where(condition.copy()))[0][0]
+        self.source.delete(self.raw, condition)
         self._removed(reason, count, how)
 
     def _check_time_range(self, visible: list[str]) -> None:
@@ -455,7 +459,7 @@ class _InputCheck:
 
     def _dedup_and_link(self) -> exp.Select:
         table = exp.to_table(self.raw, quoted=True)
-        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(table)}")]
+        names = list(self._types(table))
         output = [n for n in names if n not in (FILE, ROW) and not n.startswith(SOURCE_PREFIX)]
         key = list(self.spec.unique_key or DEFAULT_UNIQUE_KEYS.get(self.spec.name, ()))
         for column in key:
@@ -473,7 +477,7 @@ class _InputCheck:
         keys = [_col(c) for c in key]
         groups = (exp.select(*keys, "count(*) AS __n").from_(exp.to_table(self.raw, quoted=True)).group_by(*keys)
                   .having("count(*) > 1"))
-        stats = self._fetch(_sql(exp.select("count(*)", "coalesce(sum(__n), 0)").from_(groups.subquery("g"))))[0]
+        stats = self._fetch(exp.select("count(*)", "coalesce(sum(__n), 0)").from_(groups.subquery("g")))[0]
         duplicate_groups, duplicate_rows = stats
         if not duplicate_groups:
             return query
@@ -481,8 +485,8 @@ class _InputCheck:
         if policy == "error":
             types = self._types(exp.to_table(self.raw, quoted=True))
             shown_keys = [exp.cast(_col(c), "VARCHAR") if "TIME ZONE" in types[c] else _col(c) for c in key]
-            first = self._fetch(_sql(exp.select(*shown_keys, "__n").from_(groups.subquery("g"))
-                                     .order_by(*[_col(c) for c in key]).limit(1)))[0]
+            first = self._fetch(exp.select(*shown_keys, "__n").from_(groups.subquery("g"))
+                                .order_by(*[_col(c) for c in key]).limit(1))[0]
             shown = ", ".join(f"{c}={v!r}" for c, v in zip(key, first))
             raise DataError(
                 f"{self._where()}: {duplicate_rows - duplicate_groups:,} duplicate rows: {duplicate_groups:,} values "
@@ -513,7 +517,7 @@ class _InputCheck:
                            .where(exp.EQ(this=right, expression=left)))
         candidates = query.subquery("e")
         unknown = exp.select("count(*)").from_(candidates).where(exp.not_(known.copy()))
-        count = self._fetch(_sql(unknown))[0][0]
+        count = self._fetch(unknown)[0][0]
         if not count:
             return query
         policy = self.spec.unknown_items
@@ -525,10 +529,10 @@ class _InputCheck:
             example_query = (exp.select(*shown_columns).from_(query.subquery("e")).where(exp.not_(known.copy()))
                              .order_by(exp.column(FILE, table="e", quoted=True), exp.column(ROW, table="e", quoted=True))
                              .limit(1))
-            row = dict(zip([*output, FILE, ROW], self._fetch(_sql(example_query))[0]))
+            row = dict(zip([*output, FILE, ROW], self._fetch(example_query)[0]))
             shown = ", ".join(f"{c}: {row[c]!r}" for c in output[:8])
             raise DataError(f"{self._where()}: {count:,} events refer to items that are not in the items input, e.g. "
-                            f"row {row[ROW] + 1:,} of {row[FILE]}: {{{shown}}}",
+                            f"row {row[ROW] + 1:,} of {self.source.shown_file(row[FILE])}: {{{shown}}}",
                             hint=f'set `{key}` = "drop" (or "warn") in {self.config.source}, or add the items to '
                                  "the catalog")
         if policy == "warn":
@@ -539,13 +543,13 @@ class _InputCheck:
         return exp.select("e.*").from_(query.subquery("e")).where(known)
 
     def _create(self, query: exp.Select) -> None:
-        names = [r[0] for r in self._fetch(f"DESCRIBE {_sql(query)}")]
+        names = list(self._types(query))
         output = [c for c in names if c not in (FILE, ROW) and not c.startswith(SOURCE_PREFIX)]
         output += [FILE] if self.keep_file else []
         final = exp.select(*[_col(c) for c in output]).from_(query.subquery("q"))
         target = exp.to_table(self.resolved.relation, quoted=True)
-        self._execute_data(f"CREATE OR REPLACE TABLE {_sql(target)} AS {_sql(final)}")
-        self.report.rows = self._fetch(f"SELECT count(*) FROM {_sql(target)}")[0][0]
+        self._execute_data(lambda: self.source.create(self.resolved.relation, final))
+        self.report.rows = self._fetch(exp.select("count(*)").from_(target))[0][0]
         if self.report.rows == 0:
             removed = ", ".join(f"{reason}: {rows:,}" for reason, rows in self.report.removed.items())
             raise DataError(f"{self._where()} has no rows"
@@ -555,9 +559,8 @@ class _InputCheck:
                                                                           if self.spec.filter else ""))
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _file_name(location: str) -> str:
+    return location.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _shown_value(value: Any) -> str:

@@ -22,30 +22,46 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class ResolvedInput:
+    """An input's local files, found by resolve(), and its object-store or HDFS URLs (globs and folders included),
+    which only the Spark engine reads and lists."""
+
     spec: InputSpec
     files: tuple[Path, ...]
+    urls: tuple[str, ...] = ()
 
     @property
     def relation(self) -> str:
         return INPUT_PREFIX + self.spec.name
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Every path and URL, for messages and for Spark's reader."""
+        return tuple(str(f) for f in self.files) + self.urls
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, s3a://, gs://, abfss://, hdfs://, https://
 
 
 def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, ResolvedInput]:
-    """Expand each input's paths and globs relative to the project; a pattern that matches nothing is an error."""
+    """Expand each input's paths and globs relative to the project; a pattern that matches nothing is an error.
+    URLs (s3a://, gs://, abfss://, hdfs://, file://) are kept as given for the Spark engine, which lists and reads
+    them itself; on DuckDB they are refused."""
     resolved = {}
     for name in names if names is not None else tuple(config.inputs):
         spec = config.inputs[name]
         files: list[Path] = []
+        urls: list[str] = []
         for pattern in spec.paths:
             if _URL.match(str(pattern)):
-                raise ConfigError(
-                    f"{config.source}: `inputs.{name}.path` = {pattern!r} is an object-store or HDFS URL, which "
-                    "sqlrec does not read directly: inputs are checked on the machine that runs sqlrec, on either "
-                    "engine", hint="mount the bucket as a folder (e.g. /dbfs/..., gcsfuse, s3fs, an NFS mount) and "
-                                   "give that folder's path, or copy the files to a local disk first")
+                if config.engine.name != "spark":
+                    raise ConfigError(
+                        f"{config.source}: `inputs.{name}.path` = {pattern!r} is an object-store or HDFS URL, "
+                        "which the DuckDB engine does not read",
+                        hint="run on Spark (`[engine] name = \"spark\"` or `--engine spark`), which reads such URLs "
+                             "with its own file systems; or mount the bucket as a folder (gcsfuse, s3fs, /dbfs/...) "
+                             "and give that folder's path")
+                urls.append(str(pattern))
+                continue
             full = config.root / pattern
             if glob.has_magic(str(pattern)):
                 matches = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
@@ -58,12 +74,13 @@ def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, R
                     f"{config.source}: `inputs.{name}.path` = {pattern!r} matches no file (looked for {full})",
                     hint="paths are relative to the folder holding sqlrec.toml; globs like data/*.parquet work")
             files.extend(p.resolve() for p in matches)
-        resolved[name] = ResolvedInput(spec=spec, files=tuple(dict.fromkeys(files)))
+        resolved[name] = ResolvedInput(spec=spec, files=tuple(dict.fromkeys(files)), urls=tuple(dict.fromkeys(urls)))
     return resolved
 
 
 def fingerprint(resolved: ResolvedInput) -> dict:
-    """Size, modification time and SHA-256 of every file, for the run manifest."""
+    """Size, modification time and SHA-256 of every local file, for the run manifest (the Spark engine adds its
+    URLs' files, listed by Spark)."""
     entries = []
     for path in resolved.files:
         digest = hashlib.sha256()

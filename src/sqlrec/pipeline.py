@@ -20,12 +20,11 @@ from .checks import check_columns, check_published
 from .output_checks import TABLE as RECOMMENDATIONS, check_recommendations
 from .config import Config
 from .engines.duckdb import DuckDBEngine, StageStats
-from .errors import SqlrecError, StageRunError
+from .errors import ConfigError, SqlrecError, StageRunError
 from .input_checks import InputReport, prepare_inputs
 from .inputs import ResolvedInput, fingerprint, resolve
 from .plan import Plan, PlannedStage, build_plan
 from .sql_lint import to_dialect
-from .templating import INPUT_PREFIX
 from .project import Project, load_project
 from . import refresh
 from .layout import current_run_dir, table_path
@@ -97,16 +96,16 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[s
         if update is not None:
             plan = build_plan(project, mode=mode, refresh=update.context())
             sql = stage_sql(plan, config.engine.name)
-    engine = open_engine(config, inputs, show_progress, writes_to=staging,
-                         reads_from=update.state_dir if update is not None else None)
+    engine = start_spark(config, spark) if on_spark else open_engine(
+        config, inputs, show_progress, writes_to=staging, reads_from=update.state_dir if update is not None else None)
     try:
         checked = prepare_inputs(engine, inputs, config,
                                  keep_file=frozenset({"events"}) if update is not None else frozenset())
+        for name, resolved in inputs.items():  # the files behind URLs (Spark only), as their file systems list them
+            if resolved.urls:
+                fingerprints[name]["files"] += engine.url_files(resolved)
         if update is not None:
             refresh.bind_state(engine, update)
-        if on_spark:
-            checked_in, engine = engine, hand_inputs_to_spark(engine, config, checked, spark)
-            checked_in.close()  # it holds nothing else
         for name, input_report in checked.items():
             for note in input_report.notes:
                 report(f"input {name}: {note}")
@@ -154,6 +153,12 @@ def open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progre
                 writes_to: Path | None = None, reads_from: Path | None = None) -> DuckDBEngine:
     """An in-memory engine that may read the inputs' folders (and `reads_from`, and write to `writes_to`), spilling
     to the project's temp directory."""
+    for name, resolved in inputs.items():
+        if resolved.urls:  # a Spark project's URL, in a command that runs on DuckDB (tune, experiment, refresh)
+            raise ConfigError(
+                f"{config.source}: `inputs.{name}.path` = {resolved.urls[0]!r} is a URL, which only the Spark engine "
+                "reads, and this command runs on DuckDB",
+                hint=f"give it a local copy: --set inputs.{name}.path=/data/{name}.parquet (or mount the bucket)")
     allowed = {f.parent for r in inputs.values() for f in r.files} | {p for p in (writes_to, reads_from) if p}
     return DuckDBEngine(config.engine, database=None,
                         temp_directory=(config.root / config.engine.temp_directory).resolve(),
@@ -168,24 +173,11 @@ def stage_sql(plan: Plan, engine: str) -> dict[str, str]:
             for p in plan.stages if p.stage.kind == "sql"}
 
 
-def hand_inputs_to_spark(checked_in: DuckDBEngine, config: Config, checked: Mapping[str, InputReport],
-                         session: Any = None) -> "SparkEngine":
-    """Start the Spark engine with the checked inputs: DuckDB's clean `src_<name>` tables, written as Parquet to
-    the scratch folder and bound there as Spark views."""
+def start_spark(config: Config, session: Any = None) -> "SparkEngine":
+    """The Spark engine, on `session` or on one started as [engine] says; it reads and checks the inputs itself."""
     from .engines.spark import SparkEngine  # pyspark is imported by Spark runs only
 
-    scratch = (config.root / config.engine.temp_directory).resolve()
-    spark = SparkEngine(config.engine, scratch, session=session)
-    try:
-        for name in checked:
-            table = INPUT_PREFIX + name
-            path = spark.scratch / "inputs" / f"{table}.parquet"
-            checked_in.copy_to_parquet(table, path)
-            spark.bind_parquet(table, path)
-    except BaseException:
-        spark.close()
-        raise
-    return spark
+    return SparkEngine(config.engine, (config.root / config.engine.temp_directory).resolve(), session=session)
 
 
 def run_stage(engine: DuckDBEngine, planned: PlannedStage, config: Config, sql: str | None = None) -> StageStats:

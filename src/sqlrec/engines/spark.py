@@ -29,7 +29,7 @@ from sqlglot.errors import ErrorLevel
 
 from ..config import EngineSpec
 from ..dialects import SqlrecSpark
-from ..errors import ConfigError, StageRunError
+from ..errors import ConfigError, StageRunError, first_line as _first_line
 from ..templating import DIALECT
 from .duckdb import StageStats
 
@@ -142,18 +142,34 @@ class SparkEngine:
         self.views.append(name)
         return frame.count()
 
+    def temp_view(self, frame, name: str) -> str:
+        """Bind a DataFrame as the temporary view `name` (dropped when the engine closes); return the name."""
+        frame.createOrReplaceTempView(name)
+        self.views.append(name)
+        return name
+
+    def drop_view(self, name: str) -> None:
+        self.session.catalog.dropTempView(name)
+
+    def materialize(self, name: str, sql: str) -> int:
+        """Write a Spark SQL query's rows as Parquet to a new scratch folder and bind them as `name`; return the row
+        count. A table rewritten from itself (the input checks drop rows) gets a folder of its own each time."""
+        folder = self.scratch / name
+        version = 1
+        while folder.exists():
+            version += 1
+            folder = self.scratch / f"{name}.{version}"
+        self.session.sql(sql).write.parquet(str(folder))
+        return self.bind_parquet(name, folder)
+
     def run_sql(self, name: str, sql: str, materialized: str, where: str) -> StageStats:
         """Run a stage given as Spark SQL (see pipeline.stage_sql) and bind its result as `name`."""
         started = time.perf_counter()
         try:
-            frame = self.session.sql(sql)
             if materialized == "view":
-                frame.createOrReplaceTempView(name)
-                self.views.append(name)
+                self.temp_view(self.session.sql(sql), name)
                 return StageStats(rows=-1, seconds=time.perf_counter() - started)
-            folder = self.scratch / name
-            frame.write.mode("overwrite").parquet(str(folder))
-            rows = self.bind_parquet(name, folder)
+            rows = self.materialize(name, sql)
         except Exception as exc:
             raise StageRunError(f"stage {name} ({where}) failed in Spark: {_first_line(exc)}",
                                 hint=f"inspect the SQL with `sqlrec render {name} --dialect spark`") from None
@@ -182,6 +198,21 @@ class SparkEngine:
                                      "vars.cooccurrence_counting = \"sql\"), or run this project on DuckDB")
         return frame.toArrow()
 
+    def url_files(self, resolved) -> list[dict]:
+        """Size and modification time of each file behind an input's URLs, from their file systems (reading every
+        byte to hash it, as for local files, would copy the whole input to the driver)."""
+        from .spark_inputs import SparkInputs
+        jvm, conf = self.session._jvm, self.session._jsc.hadoopConfiguration()
+        entries = []
+        for location in SparkInputs(self).listed(resolved):
+            if location in {str(f) for f in resolved.files}:
+                continue
+            path = jvm.org.apache.hadoop.fs.Path(location)
+            status = path.getFileSystem(conf).getFileStatus(path)
+            entries.append({"path": location, "bytes": status.getLen(),
+                            "mtime_ns": status.getModificationTime() * 1_000_000})
+        return entries
+
     # -- queries ------------------------------------------------------------------------------------------------
 
     def columns(self, name: str) -> list[str]:
@@ -195,8 +226,10 @@ class SparkEngine:
     def count(self, name: str) -> int:
         return self.session.table(_q(name)).count()
 
-    def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
-        """Column names and rows of a query written in DuckDB SQL, with `$name` parameters bound."""
+    def fetch(self, sql: str | exp.Expression,
+              params: Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query written in DuckDB SQL (text or a tree), with `$name` parameters
+        bound."""
         frame = self.session.sql(to_spark(sql), args=dict(params or {}) or None)
         return list(frame.columns), [tuple(row) for row in frame.collect()]
 
@@ -223,17 +256,3 @@ class SparkEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
         parts[0].replace(path)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _first_line(exc: Exception) -> str:
-    """The first line of what went wrong: for an error raised in the JVM, its innermost cause's message."""
-    text = str(exc).strip()
-    cause = getattr(exc, "java_exception", None)
-    try:
-        while cause is not None and cause.getCause() is not None:
-            cause = cause.getCause()
-        if cause is not None and cause.getMessage():
-            text = str(cause.getMessage()).strip()
-    except Exception:  # the JVM is gone: keep Python's text
-        pass
-    return text.splitlines()[0][:500] if text else type(exc).__name__
