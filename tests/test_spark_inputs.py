@@ -155,6 +155,32 @@ def test_a_bad_row_in_a_csv_is_shown_with_its_line_in_the_file(spark, tmp_path):
     assert "'soon'" in caught.value.message
 
 
+def test_row_numbers_count_across_the_splits_spark_reads_a_large_csv_in(spark, tmp_path):
+    """Spark reads a CSV in splits of spark.sql.files.maxPartitionBytes (4 KB here: some 40 splits); the row named in
+    a message is still the row's line in the file, and `duplicates = "first"` keeps the first in file order."""
+    lines = [f"{i},{10 + i % 7},2026-01-{1 + i % 28:02d} 00:00:{i % 60:02d},{i}" for i in range(3000)]
+    lines[2500] = "9,12,2026-01-05 00:00:00,first"  # then the same key again, later in the file
+    lines[2900] = "9,12,2026-01-05 00:00:00,second"
+    project = _csv_project(tmp_path / "p", "user_id,item_id,ts,note\n" + "\n".join(lines) + "\n",
+                           'duplicates = "first"\nunique_key = ["user_id", "item_id", "ts"]')
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        assert spark.read.csv(str(project.root / "data" / "events.csv")).rdd.getNumPartitions() > 10
+        tables = checked_on_both(project.root, spark)
+        assert_same_inputs(tables)
+        kept = [r["note"] for r in tables["src_events"][1].to_pylist() if r["user_id"] == 9 and r["item_id"] == 12
+                and str(r["ts"]).startswith("2026-01-05 00:00:00")]
+        assert kept == ["first"]
+        (project.root / "data" / "events.csv").write_text(
+            "user_id,item_id,ts,note\n" + "\n".join(lines[:2700] + ["9,12,later,x"] + lines[2700:]) + "\n")
+        with pytest.raises(DataError) as caught:
+            sqlrec.run(project.root, progress=False, spark=spark)
+        assert f"row 2,701 of {project.root / 'data' / 'events.csv'}" in caught.value.message
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+
 # -- URLs ----------------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
