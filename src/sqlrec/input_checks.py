@@ -273,15 +273,16 @@ class _InputCheck:
         value = _col(source)
         if canonical in ID_COLUMNS:
             # TRY_CAST: an id beyond BIGINT (an unsigned or DECIMAL column) is reported with an example row
+            as_bigint = exp.TryCast(this=value.copy(), to=exp.DataType.build("BIGINT"))
             if kind in INTEGER_TYPES:
-                return exp.TryCast(this=value, to=exp.DataType.build("BIGINT"))
+                return as_bigint
             if kind == "VARCHAR":  # an id longer than this is a broken file or a wrong mapping, not an id
                 short = exp.LTE(this=exp.func("length", value), expression=exp.Literal.number(MAX_ID_CHARS))
                 return exp.Case(ifs=[exp.If(this=short, true=value)])
             if kind in ("FLOAT", "DOUBLE", "REAL") or kind.startswith("DECIMAL"):
                 # Float ids (CustomerID read by pandas as 17850.0) are whole numbers or not ids at all.
                 whole = exp.EQ(this=value, expression=exp.func("round", value))
-                return exp.Case(ifs=[exp.If(this=whole, true=exp.TryCast(this=value, to=exp.DataType.build("BIGINT")))])
+                return exp.Case(ifs=[exp.If(this=whole, true=as_bigint)])
             raise DataError(f"{self._where()}: column {self._describe(canonical)} is {kind}; ids must be integers "
                             "or text", hint=f"map `{self.spec.key('columns')}.{canonical}` to an id column")
         if canonical in TIME_COLUMNS:

@@ -74,7 +74,8 @@ def resolve(config: Config, names: tuple[str, ...] | None = None) -> dict[str, R
                     f"{config.source}: `inputs.{name}.path` = {pattern!r} matches no file (looked for {full})",
                     hint="paths are relative to the folder holding sqlrec.toml; globs like data/*.parquet work")
             files.extend(p.resolve() for p in matches)
-        resolved[name] = ResolvedInput(spec=spec, files=tuple(dict.fromkeys(files)), urls=tuple(dict.fromkeys(urls)))
+        resolved[name] = ResolvedInput(spec=spec, files=tuple(dict.fromkeys(files)),
+                                       urls=tuple(dict.fromkeys(urls)))
     return resolved
 
 

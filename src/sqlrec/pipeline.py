@@ -154,7 +154,7 @@ def open_engine(config: Config, inputs: Mapping[str, ResolvedInput], show_progre
     """An in-memory engine that may read the inputs' folders (and `reads_from`, and write to `writes_to`), spilling
     to the project's temp directory."""
     for name, resolved in inputs.items():
-        if resolved.urls:  # a Spark project's URL, in a command that runs on DuckDB (tune, experiment, refresh)
+        if resolved.urls:  # a Spark project's URL, in a command that runs on DuckDB (tune, experiment)
             raise ConfigError(
                 f"{config.source}: `inputs.{name}.path` = {resolved.urls[0]!r} is a URL, which only the Spark engine "
                 "reads, and this command runs on DuckDB",
