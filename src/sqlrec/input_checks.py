@@ -84,10 +84,7 @@ def describe_input(engine, resolved: ResolvedInput, config: Config) -> list[str]
 
 def _files_of(engine):
     """How `engine` (DuckDB's or Spark's) reads input files and keeps the tables the checks make."""
-    if isinstance(engine, DuckDBEngine):
-        return DuckDBInputs(engine)
-    from .engines.spark_inputs import SparkInputs  # pyspark is imported by Spark runs only
-    return SparkInputs(engine)
+    return DuckDBInputs(engine) if isinstance(engine, DuckDBEngine) else engine.inputs()
 
 
 def _col(name: str) -> exp.Column:

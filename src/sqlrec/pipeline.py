@@ -103,7 +103,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[s
                                  keep_file=frozenset({"events"}) if update is not None else frozenset())
         for name, resolved in inputs.items():  # the files behind URLs (Spark only), as their file systems list them
             if resolved.urls:
-                fingerprints[name]["files"] += engine.url_files(resolved)
+                fingerprints[name]["files"] += engine.inputs().url_files(resolved)
         if update is not None:
             refresh.bind_state(engine, update)
         for name, input_report in checked.items():

@@ -125,6 +125,15 @@ class SparkEngine:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.collect_rows = spec.spark_collect_rows or DEFAULT_COLLECT_ROWS
         self.views: list[str] = []
+        self._inputs = None
+
+    def inputs(self):
+        """How this engine reads and lists the input files (engines/spark_inputs.py): one per run, so that files
+        listed and read for the input checks are not listed and read again."""
+        if self._inputs is None:
+            from .spark_inputs import SparkInputs
+            self._inputs = SparkInputs(self)
+        return self._inputs
 
     def close(self) -> None:
         for view in self.views:
@@ -197,21 +206,6 @@ class SparkEngine:
                                      "recommenders and pair counts in Spark (vars.neighbour_scoring = \"sql\", "
                                      "vars.cooccurrence_counting = \"sql\"), or run this project on DuckDB")
         return frame.toArrow()
-
-    def url_files(self, resolved) -> list[dict]:
-        """Size and modification time of each file behind an input's URLs, from their file systems (reading every
-        byte to hash it, as for local files, would copy the whole input to the driver)."""
-        from .spark_inputs import SparkInputs
-        jvm, conf = self.session._jvm, self.session._jsc.hadoopConfiguration()
-        entries = []
-        for location in SparkInputs(self).listed(resolved):
-            if location in {str(f) for f in resolved.files}:
-                continue
-            path = jvm.org.apache.hadoop.fs.Path(location)
-            status = path.getFileSystem(conf).getFileStatus(path)
-            entries.append({"path": location, "bytes": status.getLen(),
-                            "mtime_ns": status.getModificationTime() * 1_000_000})
-        return entries
 
     # -- queries ------------------------------------------------------------------------------------------------
 

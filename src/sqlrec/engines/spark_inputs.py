@@ -34,6 +34,7 @@ class SparkInputs:
     def __init__(self, engine: SparkEngine):
         self.engine, self.session = engine, engine.session
         self._views: dict[tuple[str, bool], str] = {}
+        self._listed: dict[str, list[str]] = {}
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -64,12 +65,29 @@ class SparkInputs:
             raise ValueError(f"{location} is not utf-8 encoded: {bad[0].line[:80]!r}")
 
     def listed(self, resolved: ResolvedInput) -> list[str]:
-        """The files behind the input: local ones as resolved, a URL's as Spark lists them."""
-        listed = [str(f) for f in resolved.files]
-        if resolved.urls:
-            frame = self._reader(resolved, infer=False).load(list(resolved.urls))
-            listed += sorted(set(frame.inputFiles()) - set(listed))
-        return listed
+        """The files behind the input: local ones as resolved, a URL's as Spark lists them (once per run)."""
+        if resolved.spec.name not in self._listed:
+            listed = [str(f) for f in resolved.files]
+            if resolved.urls:
+                frame = self._reader(resolved, infer=False).load(list(resolved.urls))
+                listed += sorted(set(frame.inputFiles()) - set(listed))
+            self._listed[resolved.spec.name] = listed
+        return self._listed[resolved.spec.name]
+
+    def url_files(self, resolved: ResolvedInput) -> list[dict]:
+        """Size and modification time of each file behind an input's URLs, from their file systems (reading every
+        byte to hash it, as for local files, would copy the whole input to the driver)."""
+        jvm, conf = self.session._jvm, self.session._jsc.hadoopConfiguration()
+        local = {str(f) for f in resolved.files}
+        entries = []
+        for location in self.listed(resolved):
+            if location in local:
+                continue
+            path = jvm.org.apache.hadoop.fs.Path(location)
+            status = path.getFileSystem(conf).getFileStatus(path)
+            entries.append({"path": location, "bytes": status.getLen(),
+                            "mtime_ns": status.getModificationTime() * 1_000_000})
+        return entries
 
     def _reader(self, resolved: ResolvedInput, infer: bool):
         spec = resolved.spec
