@@ -6,8 +6,11 @@
            Also: how far our singular values are from ARPACK's, and the peak RSS of a run that fits the factors
            and publishes them (input checks, staging, matrix, SVD, item_factors) against svds's process.
   score    top-10 for every user from rank-64 factors at 1M events: sqlrec's dense path (int_svd_candidates: BLAS
-           blocks, then rec_svd ranks in SQL) and its SQL path (every dot product in DuckDB), against implicit's
+           blocks, then rec_svd ranks in SQL) and its SQL path (macros/factors.sql: dot products in DuckDB, most
+           pairs skipped by exact norm bounds), against implicit's
            AlternatingLeastSquares.recommend(N=10, filter_already_liked_items=True) on factors of the same shape.
+           The pruning depends on the factors, so the SQL macro is also timed on Gaussian factors of that shape
+           (no decaying spectrum: almost nothing is pruned), with the share of pairs each scored.
 
 Each measurement runs in a fresh process that reports its own peak RSS (VmHWM); runs alternate between the models.
 Needs scipy and implicit beside sqlrec:
@@ -109,6 +112,46 @@ def child_implicit(events: str) -> dict:
     return {"score_s": time.perf_counter() - started, "rows": int((ids >= 0).sum())}
 
 
+def child_sql_macro(events: str, factors: str) -> dict:
+    """factor_recommendations alone, in DuckDB, on the run's SVD factors ("svd") or Gaussian ones ("gaussian")."""
+    import pyarrow as pa
+    from sqlrec.factor_models import randomized_svd
+    from sqlrec.resources import builtin_dir
+    from sqlrec.templating import make_environment
+    x = binary_matrix(events)
+    if factors == "svd":
+        _, v = randomized_svd(x, 64)
+        u = np.asarray(x @ v)
+    else:
+        rng = np.random.default_rng(0)
+        u, v = rng.standard_normal((x.shape[0], 64)), rng.standard_normal((x.shape[1], 64))
+    lists = lambda m: pa.ListArray.from_arrays(  # noqa: E731
+        pa.array(np.arange(0, m.size + 1, m.shape[1], dtype=np.int32)), pa.array(m.ravel()))
+    seen = x.tocoo()
+    con = duckdb.connect()
+    for name, table in {"uf": pa.table({"user_ix": np.arange(len(u), dtype=np.int32), "factors": lists(u)}),
+                        "itf": pa.table({"item_ix": np.arange(len(v), dtype=np.int32), "factors": lists(v)}),
+                        "seen": pa.table({"user_ix": seen.row.astype(np.int32), "item_ix": seen.col.astype(np.int32)})
+                        }.items():
+        con.register("table_", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM table_")  # a name from this dict, not from data
+        con.unregister("table_")
+    con.execute("CREATE TABLE users_ AS SELECT user_ix, user_ix AS user_id FROM uf")
+    con.execute("CREATE TABLE items_ AS SELECT item_ix, item_ix AS item_id FROM itf")
+    env = make_environment({p.name: p for p in sorted(builtin_dir("macros").glob("*.sql"))})
+    sql = env.from_string("{{ factor_recommendations('uf' | ident, 'itf' | ident, 'seen' | ident, 'users_' | ident, "
+                          "'items_' | ident, 10, 'svd') }}").render()
+    started = time.perf_counter()
+    con.execute(f"CREATE TABLE lists AS {sql}")
+    seconds = time.perf_counter() - started
+    counting = sql[:sql.index("ranked AS (")] + "counted AS (SELECT 1) SELECT (SELECT count(*) FROM head_scores) + " \
+        "(SELECT count(*) FROM tail_pairs) + (SELECT count(*) FROM floors WHERE NOT pruned) * " \
+        "((SELECT count(*) FROM ranked_items) - (SELECT count(DISTINCT item_ix) FROM head_scores))"
+    scored = con.execute(counting).fetchone()[0]
+    return {"score_s": seconds, "rows": con.execute("SELECT count(*) FROM lists").fetchone()[0],
+            "scored_share": scored / (x.shape[0] * x.shape[1])}
+
+
 def run_child(kind: str, events: Path, *args: str) -> dict:
     done = subprocess.run([sys.executable, str(BENCH), "--child", kind, str(events), *args],
                           capture_output=True, text=True, check=True)
@@ -142,17 +185,23 @@ def bench_svd(repeat: int) -> dict:
 def bench_score(repeat: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         events = make_events(Path(tmp) / "data", **SIZES["1M"])
-        dense, sql, theirs = [], [], []
+        dense, sql, theirs, macro = [], [], [], {"svd": [], "gaussian": []}
         for _ in range(repeat):
             dense.append(run_child("sqlrec", events, "dense"))
             sql.append(run_child("sqlrec", events, "sql"))
             theirs.append(run_child("implicit", events))
+            for factors, runs in macro.items():
+                runs.append(run_child("sql_macro", events, factors))
     out = {"sqlrec_dense_s": median_of(dense, "score_s"), "sqlrec_dense_runs_s": [r["score_s"] for r in dense],
            "sqlrec_sql_s": median_of(sql, "score_s"), "sqlrec_sql_runs_s": [r["score_s"] for r in sql],
            "implicit_s": median_of(theirs, "score_s"), "implicit_runs_s": [r["score_s"] for r in theirs],
            "rows": {"dense": dense[0]["rows"], "sql": sql[0]["rows"], "implicit": theirs[0]["rows"]}}
     out["dense_over_implicit"] = out["sqlrec_dense_s"] / out["implicit_s"]
     out["sql_over_implicit"] = out["sqlrec_sql_s"] / out["implicit_s"]
+    for factors, runs in macro.items():  # the SQL macro alone, by the kind of factors it is given
+        out[f"sql_macro_{factors}_s"] = median_of(runs, "score_s")
+        out[f"sql_macro_{factors}_over_implicit"] = out[f"sql_macro_{factors}_s"] / out["implicit_s"]
+        out[f"sql_macro_{factors}_scored_share"] = runs[0]["scored_share"]
     print(json.dumps({"score": out}, indent=2), flush=True)
     return out
 
@@ -161,7 +210,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, events, *args = sys.argv[2:]
         result = {"sqlrec": lambda: child_sqlrec(events, args[0]), "svds": lambda: child_svds(events),
-                  "implicit": lambda: child_implicit(events)}[kind]()
+                  "implicit": lambda: child_implicit(events),
+                  "sql_macro": lambda: child_sql_macro(events, args[0])}[kind]()
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 import sqlglot
 
@@ -108,6 +109,121 @@ def test_spark_dialect_spells_the_duckdb_idioms():
     assert "MATERIALIZED" not in sql
     assert "ARRAY_MIN(SLICE(SORT_ARRAY(COLLECT_LIST(`score`), FALSE), 1, 3))" in sql
     assert sqlglot.parse_one(sql, read="spark") is not None
+
+
+# -- the pruned factor scoring macro --------------------------------------------------------------------------
+
+def _factor_problem(seed: int, users=70, items=120, rank=6, seen=0.1, integer=True):
+    """Factors with a decaying spectrum and item norms, as an SVD's (with `integer`, small whole numbers: every dot
+    product exact, many ties), and seen pairs, with the awkward users: a zero vector, one who has seen every item,
+    one who has seen all but two, one who has seen the items of largest norm."""
+    rng = np.random.default_rng(seed)
+    spread = np.linspace(4, 1, rank)  # the first dimensions carry most of the scores
+    if integer:
+        u = np.round(rng.uniform(-1, 1, (users, rank)) * spread)
+        v = np.round(rng.uniform(-1, 1, (items, rank)) * spread) * rng.integers(1, 4, (items, 1))
+    else:
+        u = rng.standard_normal((users, rank)) * spread
+        v = rng.standard_normal((items, rank)) * spread * rng.random((items, 1)) * 3
+    u[0] = 0.0
+    x = rng.random((users, items)) < seen
+    x[1], x[2] = True, True
+    x[2, :2] = False
+    x[3, np.argsort(-np.linalg.norm(v, axis=1), kind="stable")[:10]] = True
+    return u, v, x
+
+
+def _numpy_lists(u, v, x, k):
+    """Each user's k best unseen items, ties broken by the smaller item index."""
+    scores = u @ v.T
+    return {user: [j for _, j in sorted((-scores[user, j], j) for j in range(v.shape[0]) if not x[user, j])[:k]]
+            for user in range(u.shape[0])}
+
+
+def _factor_tables(u, v, x) -> dict[str, pa.Table]:
+    lists = lambda m: pa.array([list(map(float, row)) for row in m], pa.list_(pa.float64()))  # noqa: E731
+    seen_u, seen_i = np.nonzero(x)
+    return {"uf": pa.table({"user_ix": np.arange(len(u), dtype=np.int32), "factors": lists(u)}),
+            "itf": pa.table({"item_ix": np.arange(len(v), dtype=np.int32), "factors": lists(v)}),
+            "seen": pa.table({"user_ix": seen_u.astype(np.int32), "item_ix": seen_i.astype(np.int32)}),
+            "users_": pa.table({"user_ix": np.arange(len(u), dtype=np.int32), "user_id": np.arange(len(u)) + 1000}),
+            "items_": pa.table({"item_ix": np.arange(len(v), dtype=np.int32), "item_id": np.arange(len(v)) + 500})}
+
+
+def _render_factor_recommendations(k: int, head_items: int, lead_dims: int) -> str:
+    env = make_environment({p.name: p for p in sorted(builtin_dir("macros").glob("*.sql"))})
+    return env.from_string(
+        "{{ factor_recommendations('uf' | ident, 'itf' | ident, 'seen' | ident, 'users_' | ident, 'items_' | ident, k, "
+        "'svd', head_items, lead_dims) }}"
+    ).render(k=k, head_items=head_items, lead_dims=lead_dims)
+
+
+def _lists_of(rows) -> dict[int, list[int]]:
+    lists: dict[int, list[int]] = {}
+    for user_id, item_id, _score, rank, _source in sorted(rows, key=lambda r: (r[0], r[3])):
+        assert rank == len(lists.setdefault(user_id - 1000, [])) + 1
+        lists[user_id - 1000].append(item_id - 500)
+    return lists
+
+
+def _scored_by_path(con, sql) -> tuple[int, int, int]:
+    """The macro's own CTEs, asked how it scored: users joined to the pruned tail, users scored against the whole
+    tail, and the pairs of the pruned tail that got a full dot product."""
+    counting = sql[:sql.index("ranked AS (")] + "counted AS (SELECT 1) SELECT " \
+        "(SELECT count(*) FROM floors WHERE pruned), (SELECT count(*) FROM floors WHERE NOT pruned), " \
+        "(SELECT count(*) FROM tail_pairs)"
+    return con.execute(counting).fetchone()
+
+
+@pytest.mark.parametrize("seed, k, head_items, lead_dims, integer", [
+    (1, 5, 20, 2, True), (2, 3, 1, 1, True),  # a head of one item: nobody has k unseen head items
+    (3, 10, 30, 6, True),  # lead_dims = rank: no rest
+    (4, 4, 30, 9, True),  # lead_dims beyond the rank
+    (5, 5, 200, 2, True),  # every item in the head
+    (6, 5, 25, 3, False), (7, 1, 10, 2, False), (8, 5, 40, 3, True)])
+def test_pruned_factor_scoring_equals_scoring_every_pair(seed, k, head_items, lead_dims, integer):
+    u, v, x = _factor_problem(seed, integer=integer)
+    con = duckdb.connect()
+    for name, table in _factor_tables(u, v, x).items():
+        con.register(name, table)
+    sql = _render_factor_recommendations(k, head_items, lead_dims)
+    rows = con.execute(sql).fetchall()
+    got = _lists_of(rows)
+    expected = {user: items for user, items in _numpy_lists(u, v, x, k).items() if items}
+    assert got == expected
+    scores = u @ v.T
+    for user_id, item_id, score, _rank, source in rows:
+        assert score == pytest.approx(scores[user_id - 1000, item_id - 500], abs=1e-12) and source == "svd"
+    assert 1 not in got and len(got[2]) == min(2, k) and len(got[0]) == k  # all seen: none; two unseen: two; zero: ties
+    pruned, unpruned, tail_pairs = _scored_by_path(con, sql)
+    if head_items == 1:
+        assert pruned == 0
+    elif head_items < v.shape[0]:  # both paths ran, so both were checked above
+        assert pruned > 0 and unpruned > 0 and tail_pairs > 0
+
+
+def test_pruned_factor_scoring_scores_few_pairs():
+    """The point of the pruning: on factors with a decaying spectrum most pairs are never scored."""
+    rng = np.random.default_rng(8)
+    users, items, rank = 400, 600, 16
+    u = rng.standard_normal((users, rank)) * np.geomspace(3, 0.1, rank)
+    v = rng.standard_normal((items, rank)) * np.geomspace(1, 0.05, rank) * rng.pareto(2, (items, 1))
+    x = rng.random((users, items)) < 0.02
+    con = duckdb.connect()
+    for name, table in _factor_tables(u, v, x).items():
+        con.register(name, table)
+    sql = _render_factor_recommendations(10, 60, 4)
+    assert _lists_of(con.execute(sql).fetchall()) == _numpy_lists(u, v, x, 10)
+    # The same CTEs, asked how many dot products they took: the head's, and the pairs that passed both bounds.
+    counting = sql[:sql.index("ranked AS (")] + "counted AS (SELECT 1) SELECT " \
+        "(SELECT count(*) FROM head_scores) + (SELECT count(*) FROM tail_pairs)"
+    assert con.execute(counting).fetchone()[0] < 0.3 * users * items
+    assert _scored_by_path(con, sql)[1] == 0  # every user pruned
+
+
+def test_factor_recommendations_refuses_bad_settings():
+    with pytest.raises(Exception, match="head_items and lead_dims must be whole numbers"):
+        _render_factor_recommendations(5, 0, 4)
 
 
 # -- Arrow <-> NumPy for Python stages ------------------------------------------------------------------------

@@ -253,7 +253,8 @@ ROWS = """SELECT * FROM (VALUES
 #: Each verified function (VERIFIED_SPARK_FUNCTIONS) -> DuckDB expressions using it: per row of ROWS, or (when
 #: they aggregate) over all of them.
 PER_ROW = {
-    "Abs": ["abs(x)"], "And": ["b AND x > 0"], "ArrayMin": ["list_min(l)"],
+    "Abs": ["abs(x)"], "And": ["b AND x > 0"], "ArrayMin": ["list_min(l)"], "ArraySize": ["array_length(l)"],
+    "ArraySlice": ["array_slice(l, 1, 1)", "array_slice(l, 2, array_length(l))", "array_slice(l, 1, 5)"],
     "Case": ["CASE WHEN x > 1 THEN 'big' WHEN x > 0 THEN 'small' ELSE 'other' END"],
     "Cast": ["CAST(n AS DOUBLE)", "CAST(floor(x * 10) AS BIGINT)", "CAST(n AS VARCHAR)", "CAST(ts AS DATE)"],
     "Ceil": ["ceil(x)"], "Coalesce": ["coalesce(x, 0.0)"], "ConcatWs": ["concat_ws(':', CAST(n AS VARCHAR), s)"],
@@ -266,7 +267,7 @@ PER_ROW = {
     "Substring": ["substr(s, 2, 3)"], "TimeToUnix": ["epoch(ts)"], "ToDays": ["ts - to_days(n)"],
     "Upper": ["upper(s)"], "list_dot_product": ["list_dot_product(l, l)"], "round_even": ["round_even(x * 2, 0)"],
     "to_hours": ["ts + to_hours(n)"], "to_minutes": ["ts - to_minutes(n)"], "to_seconds": ["ts + to_seconds(n)"],
-    "Div": ["1.0 / n", "n / 4"],
+    "Div": ["1.0 / n", "n / 4"], "IntDiv": ["n // 4"],
     "DateDiff": ["date_diff('day', TIMESTAMPTZ '2026-03-01 23:30:00+00', ts)", "date_diff('day', ts, ts + to_hours(n))"],
 }
 AGGREGATE = {
@@ -310,6 +311,23 @@ def test_each_verified_function_gives_duckdb_s_result_on_spark(spark, tmp_path):
         expected = con.sql(query).to_arrow_table()
         got = spark.sql(tree.sql(SqlrecSpark, unsupported_level=ErrorLevel.RAISE)).toArrow()
         assert_same_rows(expected.rename_columns(got.column_names), got, f"{name}: {query}")
+
+
+def test_pruned_factor_scoring_gives_numpy_s_lists_on_spark(spark):
+    """The SQL factor scoring (head, norm blocks, lead bound, users scored against the whole tail), run on Spark."""
+    from test_scoring import _factor_problem, _factor_tables, _lists_of, _numpy_lists, _render_factor_recommendations
+    from sqlrec.sql_lint import to_dialect
+    u, v, x = _factor_problem(8)
+    schemas = {"uf": "user_ix INT, factors ARRAY<DOUBLE>", "itf": "item_ix INT, factors ARRAY<DOUBLE>",
+               "seen": "user_ix INT, item_ix INT", "users_": "user_ix INT, user_id BIGINT",
+               "items_": "item_ix INT, item_id BIGINT"}
+    for name, table in _factor_tables(u, v, x).items():
+        spark.createDataFrame([tuple(r.values()) for r in table.to_pylist()], schemas[name]) \
+            .createOrReplaceTempView(name)
+    sql = to_dialect(sqlglot.parse_one(_render_factor_recommendations(5, 40, 3), read="duckdb"), "spark", "svd")
+    rows = [tuple(r) for r in spark.sql(sql).collect()]
+    expected = {user: items for user, items in _numpy_lists(u, v, x, 5).items() if items}
+    assert _lists_of(rows) == expected
 
 
 # -- experiment assignment ---------------------------------------------------------------------------------------

@@ -202,11 +202,11 @@ class SqlrecSpark(Spark):
 
 
 #: Functions (sqlglot expression classes; DuckDB names for functions sqlglot does not know) whose Spark
-#: translation gives DuckDB's result. Each is checked on both engines by tests/test_spark_functions.py; a stage that
+#: translation gives DuckDB's result. Each is checked on both engines by tests/test_spark.py; a stage that
 #: uses anything else does not render for Spark.
 VERIFIED_SPARK_FUNCTIONS = frozenset({
-    "Abs", "And", "AnyValue", "ArgMax", "ArrayMin", "Avg", "Case", "Cast", "Ceil", "Coalesce", "ConcatWs", "Count",
-    "DateDiff",
+    "Abs", "And", "AnyValue", "ArgMax", "ArrayMin", "ArraySize", "ArraySlice", "Avg", "Case", "Cast", "Ceil",
+    "Coalesce", "ConcatWs", "Count", "DateDiff",
     "Exists", "Exp", "Explode", "Floor", "Greatest", "If", "Least", "Length", "Ln", "Log", "LogicalAnd",
     "LogicalOr", "Lower", "Max", "MD5", "Min", "Nullif", "Or", "Pow", "RegexpSplit", "Round", "RowNumber", "Sqrt",
     "Substring", "Sum", "TimeToUnix", "ToDays", "Unnest", "Upper",
