@@ -125,8 +125,9 @@ def child_sql_macro(events: str, factors: str) -> dict:
     else:
         rng = np.random.default_rng(0)
         u, v = rng.standard_normal((x.shape[0], 64)), rng.standard_normal((x.shape[1], 64))
-    lists = lambda m: pa.ListArray.from_arrays(  # noqa: E731
-        pa.array(np.arange(0, m.size + 1, m.shape[1], dtype=np.int32)), pa.array(m.ravel()))
+    def lists(m: np.ndarray) -> pa.Array:
+        return pa.ListArray.from_arrays(pa.array(np.arange(0, m.size + 1, m.shape[1], dtype=np.int32)),
+                                        pa.array(m.ravel()))
     seen = x.tocoo()
     con = duckdb.connect()
     for name, table in {"uf": pa.table({"user_ix": np.arange(len(u), dtype=np.int32), "factors": lists(u)}),

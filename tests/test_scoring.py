@@ -140,8 +140,13 @@ def _numpy_lists(u, v, x, k):
             for user in range(u.shape[0])}
 
 
+def _list_column(matrix: np.ndarray) -> pa.Array:
+    return pa.array([list(map(float, row)) for row in matrix], pa.list_(pa.float64()))
+
+
 def _factor_tables(u, v, x) -> dict[str, pa.Table]:
-    lists = lambda m: pa.array([list(map(float, row)) for row in m], pa.list_(pa.float64()))  # noqa: E731
+    """The macro's inputs: factors as lists, the seen pairs, and the index -> id maps (ids offset from indexes)."""
+    lists = _list_column
     seen_u, seen_i = np.nonzero(x)
     return {"uf": pa.table({"user_ix": np.arange(len(u), dtype=np.int32), "factors": lists(u)}),
             "itf": pa.table({"item_ix": np.arange(len(v), dtype=np.int32), "factors": lists(v)}),
