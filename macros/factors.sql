@@ -90,6 +90,7 @@ tail_pairs AS (
       AND {{ dot_product('f', 'i', 'lead') }} + (f.rest_norm * i.rest_norm + 1e-9 * f.norm * i.norm) >= f.kth
 ),
 tail_scores AS (
+    -- the full factors join only the pairs that passed: the block join above moves the short leads
     SELECT p.user_ix, p.item_ix, {{ dot_product('u', 'i') }} AS score, p.kth
     FROM tail_pairs AS p
     JOIN user_norms AS u ON u.user_ix = p.user_ix

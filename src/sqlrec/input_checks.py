@@ -31,8 +31,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from .config import (CANONICAL_COLUMNS, DEFAULT_UNIQUE_KEYS, EPOCH_UNITS, MEASURE_COLUMNS, REQUIRED_COLUMNS,
                      Config, InputSpec)
-from .engines.duckdb import DuckDBEngine
-from .engines.duckdb_inputs import FILE, ROW, DuckDBInputs
+from .engines.duckdb_inputs import FILE, ROW
 from .errors import ConfigError, DataError, StageRunError, first_line as _first_line
 from .inputs import ResolvedInput
 from .templating import DIALECT
@@ -70,7 +69,7 @@ def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
     """Check every input and create its `src_<name>` table. Raises DataError or ConfigError on the first failure.
     Inputs named in `keep_file` keep the `__file` column saying which file each row came from."""
     reports: dict[str, InputReport] = {}
-    source = _files_of(engine)
+    source = engine.inputs()
     for name in sorted(inputs, key=lambda n: (n == "events", n)):
         reports[name] = _InputCheck(source, inputs[name], config, has_items="items" in reports,
                                     keep_file=name in keep_file).run()
@@ -79,12 +78,7 @@ def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
 
 def describe_input(engine, resolved: ResolvedInput, config: Config) -> list[str]:
     """Check that an input's files are readable and its column mapping fits; return its column names."""
-    return _InputCheck(_files_of(engine), resolved, config, has_items=False).describe()
-
-
-def _files_of(engine):
-    """How `engine` (DuckDB's or Spark's) reads input files and keeps the tables the checks make."""
-    return DuckDBInputs(engine) if isinstance(engine, DuckDBEngine) else engine.inputs()
+    return _InputCheck(engine.inputs(), resolved, config, has_items=False).describe()
 
 
 def _col(name: str) -> exp.Column:

@@ -61,6 +61,12 @@ class DuckDBEngine:
         self.con.execute("SET lock_configuration = true")
         self.show_progress = show_progress and spec.progress
 
+    def inputs(self):
+        """How this engine reads the input files and keeps the tables the input checks make
+        (engines/duckdb_inputs.py; Spark's twin is SparkEngine.inputs)."""
+        from .duckdb_inputs import DuckDBInputs  # it imports this module
+        return DuckDBInputs(self)
+
     def close(self) -> None:
         self.con.close()
 
