@@ -13,12 +13,13 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from scipy import stats as scipy_stats
 
 import sqlrec
-from conftest import world_project
+from conftest import tree_digest, world_project
 from sqlrec.config import ExperimentSpec, Variant, load_config
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.datagen.truth import Truth
@@ -431,3 +432,41 @@ def test_the_report_is_self_contained_and_renders_in_headless_chromium(experimen
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 900
     assert len(png) > 30_000  # charts and text, not a blank page
+
+
+# -- declared grain ---------------------------------------------------------------------------------------------
+
+
+def test_without_a_users_input_each_user_is_assigned_once_and_passes_the_ratio_check(world, tmp_path):
+    """Every user has many events; without [inputs.users] the assignment must still be one row per user."""
+    folder = _project(world, tmp_path / "p", rounds=1)
+    text = (folder / "sqlrec.toml").read_text()
+    users_block = f'[inputs.users]\npath = "{world / "users.parquet"}"\n'
+    assert users_block in text
+    (folder / "sqlrec.toml").write_text(text.replace(users_block, ""))
+    result = sqlrec.experiment(folder, progress=False, simulate=False)
+    assignments = result.tables["experiment_assignments"]
+    events_users = duckdb.sql("SELECT count(DISTINCT user_id) FROM read_parquet($p)",
+                              params={"p": str(world / "events.parquet")}).fetchall()[0][0]
+    assert assignments.num_rows == events_users == len(set(assignments.column("user_id").to_pylist()))
+    assert not result.srm.mismatch, result.srm
+
+
+def test_an_experiment_table_that_breaks_its_grain_is_not_published(tmp_path):
+    from sqlrec.errors import OutputCheckError
+    from sqlrec.experiments import tables
+    from sqlrec.publish import publish_tables
+
+    root = tmp_path / "out"
+    good = pa.table({"user_id": [1, 2], "experiment": ["e", "e"], "bucket": [1, 2], "in_holdout": [False, False],
+                     "variant": ["A", "B"], "arm": ["A", "B"], "shown": ["A", "B"]})
+    manifest = {"project": "t", "config_hash": "h", "started_at": "2026-01-01T00:00:00+00:00", "versions": {},
+                "vars": {}}
+    publish_tables(root, 3, [(tables.ASSIGNMENTS, good)], manifest)
+    before = tree_digest(root)
+    bad = pa.concat_tables([good, good.slice(1)])
+    with pytest.raises(OutputCheckError) as info:
+        publish_tables(root, 3, [(tables.ASSIGNMENTS, bad)], manifest)
+    assert "experiment_assignments" in info.value.message and "unique: user_id" in info.value.message
+    assert "user_id=2 appears 2 times" in info.value.message
+    assert tree_digest(root) == before

@@ -73,7 +73,7 @@ def test_failed_output_check_publishes_nothing(project):
         -- columns: item_id
         SELECT item_id FROM {{ ref('stg_events') }}
     """)
-    with pytest.raises(OutputCheckError, match=r"\(item_id\) is not unique: item_id=10 appears 4 times"):
+    with pytest.raises(OutputCheckError, match=r"declares `unique: item_id`, but 3 keys repeat, e.g. item_id=10 appears 4 times"):
         sqlrec.run(project.root, progress=False)
     assert tree_digest(project.out) == before
 

@@ -3,7 +3,9 @@
 -- unique: user_id
 -- columns:
 --   user_id: the user
-SELECT user_id FROM {{ ref('stg_events') }}
+
+-- UNION (not UNION ALL) leaves one row per user; without a users input, DISTINCT does.
+SELECT DISTINCT user_id FROM {{ ref('stg_events') }}
 {% if has_input('users') %}
 UNION
 SELECT user_id FROM {{ source('users') }}

@@ -5,6 +5,10 @@ Queries are built with sqlglot; each failure names the stage, its file, the colu
 
 from __future__ import annotations
 
+from typing import Callable
+
+import duckdb
+import pyarrow as pa
 from sqlglot import exp
 
 from .engines.duckdb import DuckDBEngine
@@ -57,15 +61,40 @@ def check_published(engine: DuckDBEngine, stage: Stage, rows: int) -> None:
         if example is not None:
             raise OutputCheckError(f"{where}: `{column}` must be 0, e.g. {_row(engine, stage.name, example)}",
                                    hint=f"the stage's header declares `zero: {column}`; see its description")
-    if stage.header.unique:
-        keys = [exp.column(c, quoted=True) for c in stage.header.unique]
-        query = (exp.select(*keys, "count(*) AS n").from_(table).group_by(*keys)
-                 .having("count(*) > 1").order_by(*keys).limit(1))
-        duplicate = engine.scalar(query.sql(DIALECT))
-        if duplicate is not None:
-            shown = ", ".join(f"{c}={v!r}" for c, v in zip(stage.header.unique, duplicate))
-            raise OutputCheckError(f"{where}: ({', '.join(stage.header.unique)}) is not unique: {shown} appears "
-                                   f"{duplicate[-1]} times", hint="deduplicate in the stage, or fix its join")
+    check_unique(engine.scalar, table, stage, where)
+
+
+def check_unique(fetch_one: Callable[[str], tuple | None], table: exp.Expression, stage: Stage,
+                 where: str | None = None) -> None:
+    """The stage's declared `unique` key holds in `table`; `fetch_one(sql)` returns a query's first row or None."""
+    if not stage.header.unique:
+        return
+    keys = [exp.column(c, quoted=True) for c in stage.header.unique]
+    query = (exp.select(*keys, "count(*) AS n").from_(table).group_by(*keys)
+             .having("count(*) > 1").order_by("n DESC", *keys).limit(1))
+    duplicate = fetch_one(query.sql(DIALECT))
+    if duplicate is not None:
+        where = where or f"output {stage.name} (stage {stage.path})"
+        count = fetch_one(exp.select("count(*)").from_(
+            exp.select(*keys).from_(table).group_by(*keys).having("count(*) > 1").subquery("d")).sql(DIALECT))[0]
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(stage.header.unique, duplicate))
+        raise OutputCheckError(
+            f"{where}: its header declares `unique: {', '.join(stage.header.unique)}`, but {count:,} keys repeat, "
+            f"e.g. {shown} appears {duplicate[-1]} times; nothing was published",
+            hint="deduplicate in the stage (or fix the join that repeats rows); the last published outputs are "
+                 "untouched")
+
+
+def check_unique_arrow(stage: Stage, table: pa.Table) -> None:
+    """check_unique on an Arrow table (tables computed outside a run: experiment and tuning results)."""
+    if not stage.header.unique:
+        return
+    con = duckdb.connect()
+    try:
+        con.register("published", table)
+        check_unique(lambda sql: con.execute(sql).fetchone(), exp.to_table("published"), stage)
+    finally:
+        con.close()
 
 
 def _shown(engine: DuckDBEngine, name: str) -> list[exp.Expression]:

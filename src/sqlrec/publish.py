@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from .checks import check_unique_arrow
 from .contract import OutputContract
 from .errors import LockError, StageRunError
 from .layout import CURRENT, MANIFEST, RUNS, SNAPSHOT, STAGING, table_path
@@ -172,6 +173,7 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
         try:
             publish = staging / "publish"
             for stage, table in tables:
+                check_unique_arrow(stage, table)
                 path = table_path(publish, stage.name)
                 path.parent.mkdir(parents=True)
                 pq.write_table(table, path)

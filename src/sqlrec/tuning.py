@@ -38,7 +38,7 @@ RESULTS = Stage(
     name="tuning_results", kind="python", path=Path(__file__), origin="builtin", layer="tuning",
     header=StageHeader(
         description="Validation scores of every parameter combination `sqlrec tune` tried.",
-        grain="one row per (model, params)",
+        grain="one row per (model, params)", unique=("model", "params"),
         columns=(Column("model", "the recommender (stage rec_<model>)"),
                  Column("params", "the vars tried, as JSON"),
                  Column("chosen", "true for the model's best combination by the tune metric (first of ties)"),
