@@ -7,7 +7,13 @@
                                                  tied ranks are broken by the smaller item_id, and only positions
                                                  1..k count. A list may be shorter than k.
     test  (user_id, item_id[, relevance])        the held-out items; duplicates of (user_id, item_id) count once
-                                                 (with their largest relevance). Every test item is relevant.
+                                                 (with their largest relevance). Binary metrics: every test item is
+                                                 relevant. Graded (graded=true): an item is relevant only when its
+                                                 relevance is above 0; relevance 0, negative or NULL means "seen but
+                                                 not wanted", so it is no hit, adds no gain and is not counted in
+                                                 n_relevant (a user left with no relevant item is not a test user).
+    A list that names an item twice counts it once, at its first position (sqlrec.metrics.score_lists refuses such
+    lists; the pipeline's lists are unique per user and item).
     train (user_id, item_id)                     the training interactions (for popularity, novelty, calibration).
     items (item_id, category)                    the catalogue (for coverage and category metrics).
 
@@ -57,6 +63,9 @@ WITH truth AS (
     SELECT user_id, item_id, max({% if graded %}CAST(relevance AS DOUBLE){% else %}1.0{% endif %}) AS relevance
     FROM {{ test }}
     GROUP BY user_id, item_id
+{% if graded %}
+    HAVING max(CAST(relevance AS DOUBLE)) > 0
+{% endif %}
 ),
 relevant AS (
     SELECT user_id, count(*) AS n_relevant FROM truth GROUP BY user_id
@@ -71,9 +80,11 @@ ideal AS (
     WHERE position <= {{ k }}
     GROUP BY user_id
 ),
-positions AS (
-    SELECT user_id, item_id, row_number() OVER (PARTITION BY user_id ORDER BY rank, item_id) AS position
-    FROM {{ recs }}
+positions AS (  -- an item listed twice counts once, at its first position
+    SELECT user_id, item_id, min(position) AS position
+    FROM (SELECT user_id, item_id, row_number() OVER (PARTITION BY user_id ORDER BY rank, item_id) AS position
+          FROM {{ recs }}) AS p
+    GROUP BY user_id, item_id
 ),
 scored AS (
     SELECT p.user_id, p.position,

@@ -234,3 +234,26 @@ def test_graded_ndcg_uses_the_test_weights(make_project):
     dcg = sum(x / np.log2(p + 2) for p, x in enumerate(gains))
     idcg = sum(x / np.log2(p + 2) for p, x in enumerate(ideal))
     assert g[1] == pytest.approx(dcg / idcg, abs=1e-12)
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_a_test_event_weighing_zero_or_less_is_not_relevant(make_project, graded):
+    """An event type weighed 0 (an impression) or below (a return) says the user did not want the item: it is no
+    hit, no gain and not one of the user's relevant items; a user with only such test events is not a test user."""
+    rows = [(1, 12, "view", 1), (2, 10, "view", 2), (2, 11, "view", 3), (3, 10, "view", 4), (4, 11, "view", 5),
+            (1, 10, "impression", 50), (1, 11, "view", 51), (3, 11, "return", 52), (3, 12, "impression", 53)]
+    project = _project(make_project, f'cutoff = "2026-02-10"\ngraded = {str(graded).lower()}', rows,
+                       name=f"z{graded}")
+    text = project.config.read_text() + '\n[vars]\nevent_weights = { view = 1, impression = 0, "return" = -1 }\n'
+    project.config.write_text(text)
+    result = CliRunner().invoke(cli, ["evaluate", "-p", str(project.root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    published = duckdb.sql("FROM read_parquet($p)", params={
+        "p": str(project.out / "evaluation" / "current" / "metrics_by_user" / "data.parquet")}).to_arrow_table()
+    users = {r["user_id"]: r for r in published.to_pylist() if r["model"] == "popularity"}
+    # User 1 trained on 12; popularity ranks 10 (2 users) then 11 (2 users, larger id): list [10, 11].
+    # Test: 10 (impression, weight 0: not relevant), 11 (view, 1). User 3 has only a return and an impression.
+    assert set(users) == {1}
+    assert users[1]["n_relevant"] == 1 and users[1]["hits"] == 1
+    assert users[1]["ndcg"] == pytest.approx(1 / np.log2(3), abs=1e-12)  # the one hit sits at position 2
+    assert users[1]["precision"] == pytest.approx(1 / 10)

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from sqlrec import metrics as metrics_module
 from sqlrec.metrics import score_lists
 
 from conftest import ML100K
@@ -195,3 +196,45 @@ def test_k_must_be_positive():
     with pytest.raises(ValueError, match="k must be a positive integer"):
         score_lists(pa.table({"user_id": [1], "item_id": [1], "rank": [1]}),
                     pa.table({"user_id": [1], "item_id": [1]}), k=0)
+
+
+def test_graded_relevance_of_zero_or_below_is_not_relevant():
+    """Relevance <= 0 (an impression, a return): no hit, no gain, not in recall's denominator; a user with nothing
+    relevant is not a test user. The reference keeps only the positive items and scores them with NumPy."""
+    recs, test, relevance = _random_case(7)
+    rng = np.random.default_rng(7)
+    for key in relevance:
+        relevance[key] = int(rng.integers(-2, 4))  # -2 .. 3: about half not relevant
+    test_rows = [(u, i, relevance[(u, i)]) for u, i in test]
+    scores = score_lists(_table(recs, ["user_id", "item_id", "rank"]),
+                         _table(test_rows, ["user_id", "item_id", "relevance"]), k=10, graded=True)
+    positive = [(u, i) for u, i in test if relevance[(u, i)] > 0]
+    expected = _reference_accuracy(recs, positive, 10, relevance)
+    got = {row["user_id"]: row for row in scores.per_user.to_pylist()}
+    assert set(got) == set(expected) and len(got) < len({u for u, _ in test})
+    for user, metrics in expected.items():
+        for name, value in metrics.items():
+            assert got[user][name] == pytest.approx(value, abs=1e-9), (user, name)
+    assert all(np.isfinite(v) for k, v in scores.summary.items() if k in expected[next(iter(expected))])
+
+
+def test_a_list_naming_an_item_twice_is_refused_and_the_macro_counts_it_once():
+    recs = _table([(1, 10, 1), (1, 10, 2), (1, 10, 3), (1, 11, 4)], ["user_id", "item_id", "rank"])
+    test = _table([(1, 10), (1, 12)], ["user_id", "item_id"])
+    with pytest.raises(ValueError, match="recs lists item 10 3 times for user 1"):
+        score_lists(recs, test, k=4)
+    con = duckdb.connect()
+    con.register("recs", recs)
+    con.register("test", test)
+    sql = metrics_module._environment().from_string(
+        "{{ accuracy_by_user('recs' | ident, 'test' | ident, 4) }}").render()
+    row = dict(zip(["user_id", "n_relevant", "hits", "precision", "recall", "ndcg"], con.execute(sql).fetchone()))
+    assert row["hits"] == 1 and row["recall"] == 0.5 and row["precision"] == 0.25
+    assert row["ndcg"] == pytest.approx(1 / (1 + 1 / np.log2(3)), abs=1e-12)  # one hit at position 1 of 2 ideal
+
+
+def test_graded_relevance_must_be_finite():
+    recs = _table([(1, 10, 1)], ["user_id", "item_id", "rank"])
+    test = _table([(1, 10, float("nan"))], ["user_id", "item_id", "relevance"])
+    with pytest.raises(ValueError, match="finite"):
+        score_lists(recs, test, k=1, graded=True)

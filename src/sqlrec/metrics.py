@@ -46,6 +46,9 @@ def score_lists(recs: Any, test: Any, k: int = 10, *, train: Any = None, items: 
                 con: duckdb.DuckDBPyConnection | None = None) -> ListScores:
     """Metrics of ranked lists `recs` (user_id, item_id, rank) against `test` (user_id, item_id[, relevance]).
 
+    Each (user_id, item_id) may appear once in `recs` (ValueError otherwise). With `graded`, `test` needs a finite
+    `relevance`; an item of relevance 0 or below is not relevant (no hit, no gain, not counted in recall).
+
     With `train` (user_id, item_id) and `items` (item_id, category): novelty, popularity, category diversity,
     calibration and exposure over the catalogue too. With `embeddings` (item_id, dim, value): embedding diversity.
     With `user_attributes` (user_id, then one column per attribute): every metric per attribute value.
@@ -61,6 +64,7 @@ def score_lists(recs: Any, test: Any, k: int = 10, *, train: Any = None, items: 
         for name, value in names.items():
             if value is not None:
                 con.register(f"__{name}", value)
+        _check_lists(con, graded)
         env = _environment()
         rel = {name: ident(f"__{name}") for name, value in names.items() if value is not None}
 
@@ -89,6 +93,28 @@ def score_lists(recs: Any, test: Any, k: int = 10, *, train: Any = None, items: 
     finally:
         if own:
             con.close()
+
+
+def _check_lists(con: duckdb.DuckDBPyConnection, graded: bool) -> None:
+    """Refuse lists that would inflate the metrics: an item twice in a user's list (counted twice, recall could pass
+    1), and graded relevance that is missing or not finite (NDCG would be NaN)."""
+    repeated = con.execute("SELECT user_id, item_id, count(*) AS n FROM __recs GROUP BY user_id, item_id "
+                       "HAVING count(*) > 1 ORDER BY n DESC, user_id, item_id LIMIT 1").fetchone()
+    if repeated:
+        user, item, n = repeated
+        raise ValueError(f"recs lists item {item!r} {n} times for user {user!r}; each (user_id, item_id) may appear "
+                         "once: keep each item's best rank, e.g. "
+                         "SELECT user_id, item_id, min(rank) AS rank FROM recs GROUP BY user_id, item_id")
+    if not graded:
+        return
+    columns = con.sql("SELECT * FROM __test LIMIT 0").columns
+    if "relevance" not in columns:
+        raise ValueError(f"graded=True needs a `relevance` column in test; it has {columns}")
+    bad = con.execute("SELECT user_id, item_id, relevance FROM __test WHERE relevance IS NULL OR "
+                  "NOT isfinite(CAST(relevance AS DOUBLE)) LIMIT 1").fetchone()
+    if bad:
+        raise ValueError(f"test relevance must be a finite number: user {bad[0]!r}, item {bad[1]!r} has {bad[2]!r} "
+                         "(0 or below means not relevant)")
 
 
 def _mean(table: pa.Table, column: str) -> float | None:
