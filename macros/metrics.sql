@@ -171,7 +171,8 @@ SELECT
     avg_popularity      = mean over list items of their training interaction count (0 when absent)
     profile_popularity  = mean over the user's distinct training items of their training interaction count
                           (NULL for a user without training history)
-    category_diversity  = share of unordered pairs of list items whose categories differ (NULL for one item)
+    category_diversity  = share of unordered pairs of list items whose categories differ, over the pairs where both
+                          categories are known (NULL for one item, or when no pair has both known)
     calibration_kl      = KL(p || q~) = sum_c p_c log2(p_c / q~_c): p = category shares of the user's training
                           interactions, q = category shares of the list, q~ = (1 - alpha) q + alpha p (Steck 2018).
                           NULL for a user without training history.
@@ -203,7 +204,9 @@ profile AS (
 ),
 pairs AS (
     SELECT a.user_id,
-           avg(CASE WHEN ca.category IS DISTINCT FROM cb.category THEN 1 ELSE 0 END) AS category_diversity
+           -- a pair with an unknown category says nothing about diversity: left out (all unknown: NULL, "n/a")
+           avg(CASE WHEN ca.category IS NULL OR cb.category IS NULL THEN NULL
+                    WHEN ca.category <> cb.category THEN 1 ELSE 0 END) AS category_diversity
     FROM slots AS a
     JOIN slots AS b ON b.user_id = a.user_id AND b.position > a.position
     LEFT JOIN category AS ca ON ca.item_id = a.item_id

@@ -238,3 +238,21 @@ def test_graded_relevance_must_be_finite():
     test = _table([(1, 10, float("nan"))], ["user_id", "item_id", "relevance"])
     with pytest.raises(ValueError, match="finite"):
         score_lists(recs, test, k=1, graded=True)
+
+
+def test_category_diversity_leaves_out_unknown_categories_and_is_null_without_any():
+    """Pairs with an unknown category say nothing about diversity; a catalogue without categories gives NULL (shown
+    as n/a), not 0, which would read as "every list is one category"."""
+    recs = _table([(1, 10, 1), (1, 11, 2), (1, 12, 3), (1, 13, 4), (2, 11, 1), (2, 14, 2)],
+                  ["user_id", "item_id", "rank"])
+    test = _table([(1, 10), (2, 11)], ["user_id", "item_id"])
+    train = _table([(3, 10), (3, 11)], ["user_id", "item_id"])
+    items = pa.table({"item_id": [10, 11, 12, 13, 14], "category": ["a", None, "b", "a", None]})
+    scores = score_lists(recs, test, k=4, train=train, items=items)
+    got = {r["user_id"]: r["category_diversity"] for r in scores.per_user.to_pylist()}
+    known = [("a", "b"), ("a", "a"), ("b", "a")]  # user 1's pairs with both categories known: 10-12, 10-13, 12-13
+    assert got[1] == pytest.approx(np.mean([x != y for x, y in known]))
+    assert got[2] is None  # 11 and 14 are both unknown
+    none = score_lists(recs, test, k=4, train=train,
+                       items=pa.table({"item_id": [10, 11, 12, 13, 14], "category": pa.nulls(5, pa.string())}))
+    assert none.summary["category_diversity"] is None

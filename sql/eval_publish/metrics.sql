@@ -44,14 +44,14 @@ WITH accuracy AS (
     SELECT {{ model | lit }} AS model, {{ k }} AS k, e.catalog_coverage, e.distributional_coverage, e.gini,
            b.novelty, b.avg_popularity, b.avg_popularity / b.profile_popularity - 1 AS popularity_lift,
            b.category_diversity, b.calibration_kl
-    FROM ({{ exposure(model_lists(ref('eval_recs'), model), source('items'), k) }}) AS e
+    FROM ({{ exposure(model_lists(ref('eval_recs'), model), ref('eval_items'), k) }}) AS e
     CROSS JOIN (
         SELECT {% call exact_avg() %}novelty{% endcall %} AS novelty,
                {% call exact_avg() %}avg_popularity{% endcall %} AS avg_popularity,
                {% call exact_avg() %}profile_popularity{% endcall %} AS profile_popularity,
                {% call exact_avg() %}category_diversity{% endcall %} AS category_diversity,
                {% call exact_avg() %}calibration_kl{% endcall %} AS calibration_kl
-        FROM ({{ beyond_accuracy_by_user(model_lists(ref('eval_recs'), model), ref('eval_train'), source('items'), k) }}) AS u
+        FROM ({{ beyond_accuracy_by_user(model_lists(ref('eval_recs'), model), ref('eval_train'), ref('eval_items'), k) }}) AS u
     ) AS b
 {% endfor %}
 {% endfor %}

@@ -288,7 +288,14 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
                   for c in shown))
     click.echo("")
     click.echo(_format_rows(table))
-    click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary)")
+    history = result.relation("metrics_by_slice").filter("slice = 'history'").order("model, k, value DESC").project(
+        "model, k, value AS history, users, round(precision, 4) AS precision, round(recall, 4) AS recall, "
+        "round(ndcg, 4) AS ndcg, round(hit_rate, 4) AS hit_rate")
+    click.echo("\nBy history: warm test users had training events, cold ones had none (only a fallback such as "
+               "popularity or the cold-start cascade can serve them):")
+    click.echo(_format_rows(history))
+    click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary, "
+               "evaluation_lists)")
 
 
 @cli.command()

@@ -162,7 +162,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "fold": Key((int,), 0, "kfold split: the fold held out as test (0 .. folds - 1)."),
         "seed": Key((int,), 42, "Seed of the stratified and kfold splits (md5-based: same on every engine)."),
         "k": Key((list,), [10], "Cut-offs the metrics are computed at, e.g. [5, 10, 20]."),
-        "models": Key((list,), ["popularity"], "Recommenders to evaluate: the stages rec_<model>."),
+        "models": Key((list,), None, "Recommenders to evaluate: the stages rec_<model>; `final` is the published "
+                      "list (rec_final). Default: final, each source of vars.blend, and popularity as the baseline."),
         "relevant_events": Key((list,), [], "Event types that count as relevant in the test split (empty: all)."),
         "exclude_seen": Key((bool,), True, "Drop test items the user already had in training."),
         "graded": Key((bool,), False, "NDCG with graded gain 2^relevance - 1 (relevance: the test event's largest "
@@ -423,6 +424,9 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         _check_name(name, f"vars.{name}", where)
         _check_var_value(value, f"vars.{name}", where)
 
+    if evaluation["models"] is None:
+        evaluation["models"] = default_models(vars_)
+
     experiments_raw = _table(data.get("experiments", {}), "experiments", where)
     experiments = {name: _experiment(name, raw, evaluation, where) for name, raw in experiments_raw.items()}
 
@@ -446,13 +450,38 @@ def _evaluation(raw: Any, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: `evaluate.k` must be a list of positive integers, got {_show(ks)}",
                           hint="e.g. k = [5, 10]")
     for key in ("models", "relevant_events", "slices"):
-        if not all(isinstance(v, str) and v for v in values[key]):
+        if values[key] is not None and not all(isinstance(v, str) and v for v in values[key]):
             raise ConfigError(f"{where}: `evaluate.{key}` must be a list of names, got {_show(values[key])}")
-    if not values["models"]:
+    if values["models"] is not None and not values["models"]:
         raise ConfigError(f"{where}: `evaluate.models` names no recommender", hint='e.g. models = ["popularity"]')
     _check_split(values, "evaluate", where)
     values["k"] = sorted(set(ks))
     return values
+
+
+def default_models(vars_: Mapping[str, Any]) -> list[str]:
+    """What `sqlrec evaluate` scores unless evaluate.models says: the published list (final), each recommender
+    the blend draws on, and popularity as the baseline every model should beat."""
+    blend = vars_.get("blend", DEFAULT_BLEND)
+    by_segment = vars_.get("blend_by_segment", {})
+    sources = blend_source_names(blend if isinstance(blend, Mapping) else {},
+                                 by_segment if isinstance(by_segment, Mapping) else {},
+                                 bool(vars_.get("cross_sell_segments")))
+    return ["final", *[s for s in sources if s not in ("final", "popularity")], "popularity"]
+
+
+DEFAULT_BLEND = {"cooccurrence": 1.0}
+
+
+def blend_source_names(blend: Mapping[str, Any], by_segment: Mapping[str, Any], cross_sell: bool) -> list[str]:
+    """Every source the blend can hold: vars.blend's, each segment's own (vars.blend_by_segment) and cross_sell
+    when vars.cross_sell_segments is set; in code point order, as SQL orders text."""
+    names = set(blend)
+    for weights in by_segment.values():
+        names.update(weights if isinstance(weights, Mapping) else ())
+    if cross_sell:
+        names.add("cross_sell")
+    return sorted(names)
 
 
 def _check_split(values: Mapping[str, Any], section: str, where: str) -> None:

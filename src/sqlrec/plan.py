@@ -53,8 +53,9 @@ def render_one(project: Project, name: str, env=None, mode: str = "run",
     return render_stage(env, stage.path, ctx), ctx
 
 
-#: What `sqlrec evaluate` changes: stages outside sql/eval/ read the training split instead of the events input.
-EVALUATION_REDIRECT = {"events": "eval_train"}
+#: What `sqlrec evaluate` changes: stages outside sql/eval/ read the training split instead of the events input, and
+#: the catalogue as of the split's cut-off instead of the items input.
+EVALUATION_REDIRECT = {"events": "eval_train", "items": "eval_items"}
 EVALUATION_LAYERS = ("eval", "eval_publish")
 
 

@@ -25,6 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from sqlglot import exp
 
+from .config import DEFAULT_BLEND, blend_source_names
 from .errors import TemplateError
 
 DIALECT = "duckdb"  # stages are written in DuckDB SQL; other engines get a transpiled copy
@@ -94,7 +95,7 @@ def _blend_sources(var) -> list[str]:
     """{% set names = blend_sources(var) %}: every source the blend can hold, by name: vars.blend's, each segment's
     own (vars.blend_by_segment) and cross_sell when vars.cross_sell_segments is set. int_blend_parts makes its rows
     from these, and the stages reading them must agree on the list."""
-    blend = var("blend", {"cooccurrence": 1.0})
+    blend = var("blend", DEFAULT_BLEND)
     if not isinstance(blend, Mapping):
         raise UnsafeValueError("vars.blend must be a table of source weights, e.g. blend = { cooccurrence = 0.7, "
                                "content = 0.3 }")
@@ -102,12 +103,7 @@ def _blend_sources(var) -> list[str]:
     if not isinstance(by_segment, Mapping) or not all(isinstance(w, Mapping) for w in by_segment.values()):
         raise UnsafeValueError("vars.blend_by_segment must hold a table of source weights per segment, e.g. "
                                "[vars.blend_by_segment.loyal] cooccurrence = 0.5")
-    names = set(blend)
-    for weights in by_segment.values():
-        names.update(weights)
-    if var("cross_sell_segments", []):
-        names.add("cross_sell")
-    return sorted(names)  # code point order, as SQL orders text
+    return blend_source_names(blend, by_segment, bool(var("cross_sell_segments", [])))
 
 
 def _sql_concat(values) -> Markup | str:

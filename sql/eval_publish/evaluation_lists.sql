@@ -1,0 +1,14 @@
+-- The lists the evaluation scored: every evaluated model's list for every user it recommended to, trained on the
+-- training split, so that anyone can recompute a metric or look at a backtest's lists in SQL (join eval's
+-- metrics_by_user on model and user_id, or item_catalog on item_id).
+-- grain: one row per (model, user_id, item_id)
+-- inputs: eval_recs
+-- unique: model, user_id, item_id
+-- order_by: model, user_id, rank, item_id
+-- columns:
+--   model: the recommender (`final` is the published list)
+--   user_id: the user
+--   item_id: the recommended item
+--   rank: its position in the user's list (1 = first)
+--   score: its score in that model
+SELECT model, user_id, item_id, rank, score FROM {{ ref('eval_recs') }}
