@@ -126,3 +126,73 @@ SELECT (SELECT count(*) FROM {{ source('events') }}) AS events,
     assert "Misérables" in facts["title_543"]
     assert facts["launched_1"] == "1995-01-01"
     assert result.manifest["input_checks"]["events"]["removed"] == {}
+
+
+RAW_RETAIL = """
+[inputs.events]
+path = "{path}"
+nulls = "drop"
+duplicates = "first"
+{extra}
+[inputs.events.columns]
+user_id = "CustomerID"
+item_id = "StockCode"
+ts = "InvoiceDate"
+quantity = "Quantity"
+price = "UnitPrice"
+"""
+
+
+@needs_retail
+def test_returns_free_lines_and_fee_codes_are_reported_with_counts_and_the_filter_that_drops_them(tmp_path):
+    (tmp_path / "sqlrec.toml").write_text(RAW_RETAIL.format(path=RETAIL_FILE, extra=""))
+    notes = sqlrec.check(tmp_path)["events"].notes
+    # Independent counts on the raw file, over the rows the checks keep (a customer, first of exact duplicates on
+    # the default key: nothing of these conditions depends on which duplicate is kept).
+    kept = "SELECT * FROM read_parquet($p) WHERE CustomerID IS NOT NULL"
+    count = lambda where: duckdb.sql(f"SELECT count(*) FROM ({kept}) WHERE {where}",  # noqa: E731
+                                     params={"p": str(RETAIL_FILE)}).fetchall()[0][0]
+    returns, free = count("Quantity <= 0"), count("UnitPrice <= 0")
+    fees = count("NOT regexp_matches(StockCode, '[0-9]')")
+    assert returns > 8000 and free > 0 and fees > 1000
+    by_start = {n.split(" rows have ")[1].split(" ")[0]: n for n in notes if " rows have " in n}
+    assert by_start["quantity"].startswith(f"{returns:,} rows have quantity 0 or below")
+    assert "add `Quantity > 0` to `inputs.events.filter`" in by_start["quantity"]
+    assert by_start["price"].startswith(f"{free:,} rows have price 0 or below")
+    assert by_start["item"].startswith(f"{fees:,} rows have item codes without a digit")
+    assert "POST" in by_start["item"] and "regexp_matches(StockCode, '[0-9]')" in by_start["item"]
+
+    (tmp_path / "sqlrec.toml").write_text(RAW_RETAIL.format(path=RETAIL_FILE, extra='suspicious = "error"'))
+    with pytest.raises(DataError) as info:
+        sqlrec.check(tmp_path)
+    assert "0 or below" in info.value.message and "row " in info.value.message
+    assert 'inputs.events.suspicious` = "note"' in info.value.hint
+
+    (tmp_path / "sqlrec.toml").write_text(RAW_RETAIL.format(path=RETAIL_FILE, extra='suspicious = "ignore"'))
+    assert not [n for n in sqlrec.check(tmp_path)["events"].notes if " rows have " in n]
+
+
+@needs_ml100k
+def test_movielens_genre_flags_become_categories_and_content_neighbours_share_a_genre(tmp_path):
+    files = {"events": str(ML100K / "u.data"), "items": str(ML100K / "u.item"), "users": str(ML100K / "u.user")}
+    folder, overrides = _example(tmp_path, "movielens-100k", files)
+    result = sqlrec.run(folder, progress=False, overrides=overrides)
+    genres = ["unknown", "action", "adventure", "animation", "childrens", "comedy", "crime", "documentary", "drama",
+              "fantasy", "film_noir", "horror", "musical", "mystery", "romance", "sci_fi", "thriller", "war",
+              "western"]
+    # u.item read by Python's csv module, independently of sqlrec's reader: item -> its set genres
+    import csv
+    with open(ML100K / "u.item", encoding="latin-1", newline="") as handle:
+        item_genres = {int(row[0]): {g for g, flag in zip(genres, row[5:]) if flag == "1"}
+                       for row in csv.reader(handle, delimiter="|")}
+    catalog = {r["item_id"]: r for r in result.table("item_catalog").to_pylist()}
+    for item, row in catalog.items():
+        assert row["category"] in item_genres[item], (item, row["category"])
+    star_wars = 50
+    neighbours = [r["other_item_id"] for r in result.table("similar_items").to_pylist()
+                  if r["item_id"] == star_wars and r["source"] == "content"]
+    assert len(neighbours) == 10
+    assert all(item_genres[n] & item_genres[star_wars] for n in neighbours)
+    assert {172, 181} <= set(neighbours)  # The Empire Strikes Back, Return of the Jedi
+    metrics = sqlrec.evaluate(folder, progress=False, overrides=overrides).table("metrics").to_pylist()
+    assert all(0 < r["category_diversity"] < 1 for r in metrics)

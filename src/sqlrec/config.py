@@ -36,7 +36,7 @@ CANONICAL_COLUMNS: Mapping[str, Mapping[str, str]] = MappingProxyType({
                "quantity": "DOUBLE", "price": "DOUBLE", "session_id": "VARCHAR"},
     "items": {"item_id": "", "category": "VARCHAR", "subcategory": "VARCHAR", "brand": "VARCHAR",
               "price": "DOUBLE", "price_tier": "VARCHAR", "title": "VARCHAR", "description": "VARCHAR",
-              "in_stock": "BOOLEAN", "launched_at": "TIMESTAMPTZ", "margin": "DOUBLE"},
+              "in_stock": "BOOLEAN", "launched_at": "TIMESTAMPTZ", "margin": "DOUBLE", "tags": "VARCHAR"},
     "users": {"user_id": "", "segment": "VARCHAR", "signup_at": "TIMESTAMPTZ"},
 })
 #: The key that identifies a duplicate row of a well-known input, unless `inputs.<name>.unique_key` says otherwise.
@@ -114,6 +114,14 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "weight_range": Key((list,), None, "Allowed [min, max] weight (default: [0, no limit])."),
         "unknown_items": Key((str,), "error", "Events whose item is not in the items input: error, drop or warn.",
                              choices=("error", "drop", "warn")),
+        "flags": Key((dict,), {}, "Items: make category, subcategory, brand or tags from yes/no columns (MovieLens' "
+                     "genre flags), e.g. tags = [\"genre_action\", \"genre_drama\"]. A category gets the first "
+                     "set flag in the list's order; tags get every set flag. Labels are the column names without "
+                     "their common prefix (genre_action -> action)."),
+        "suspicious": Key((str,), "note", "Events that look like no purchase of a product (quantity, weight or "
+                          "price 0 or below; item codes without a digit, such as POST or BANK CHARGES, where most "
+                          "codes have one): note them (with a filter that drops them), error, or ignore.",
+                          choices=("note", "error", "ignore")),
     },
     "output": {
         "path": Key((str,), "output", "Folder for published runs, `current/` and the `sqlrec.duckdb` snapshot."),
@@ -247,6 +255,8 @@ class InputSpec:
     ts_range: tuple[str, str] | None = None
     weight_range: tuple[float, float | None] = (0.0, None)
     unknown_items: str = "error"
+    flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical column -> yes/no columns
+    suspicious: str = "note"
 
     def key(self, option: str) -> str:
         """The dotted config key of one of this input's options, for error hints."""
@@ -640,7 +650,32 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
                      union_by_name=values["union_by_name"], filter=values["filter"], nulls=values["nulls"],
                      duplicates=values["duplicates"], unique_key=tuple(unique_key) if unique_key else None,
                      ts_format=fmt_ts, naive_timezone=values["naive_timezone"], ts_range=ts_range,
-                     weight_range=weight_range, unknown_items=values["unknown_items"])
+                     weight_range=weight_range, unknown_items=values["unknown_items"],
+                     flags=MappingProxyType(_flags(values["flags"], name, columns, key, where)),
+                     suspicious=values["suspicious"])
+
+
+FLAG_TARGETS = ("category", "subcategory", "brand", "tags")
+
+
+def _flags(raw: Mapping[str, Any], name: str, columns: Mapping[str, str], key: str,
+           where: str) -> dict[str, tuple[str, ...]]:
+    if raw and name != "items":
+        raise ConfigError(f"{where}: `{key}.flags` applies to the items input only")
+    flags = {}
+    for canonical, flag_columns in raw.items():
+        if canonical not in FLAG_TARGETS:
+            raise ConfigError(f"{where}: `{key}.flags.{canonical}`: flags can make {', '.join(FLAG_TARGETS)}"
+                              + _did_you_mean(canonical, FLAG_TARGETS))
+        if canonical in columns:
+            raise ConfigError(f"{where}: `{key}.flags.{canonical}` and `{key}.columns.{canonical}` both set "
+                              f"`{canonical}`", hint="keep one of them")
+        if not isinstance(flag_columns, list) or not flag_columns or \
+                not all(isinstance(c, str) and c for c in flag_columns):
+            raise ConfigError(f"{where}: `{key}.flags.{canonical}` must be a non-empty list of column names",
+                              hint=f'e.g. {canonical} = ["genre_action", "genre_comedy"]')
+        flags[canonical] = tuple(flag_columns)
+    return flags
 
 
 def _infer_format(path: str) -> str | None:

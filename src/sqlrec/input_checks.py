@@ -22,6 +22,7 @@ engines/spark_inputs.py say how each engine reads the files and keeps the tables
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
@@ -217,6 +218,14 @@ class _InputCheck:
                     f"{self._where()} has no column `{source}` (mapped to `{canonical}` by "
                     f"`{spec.key('columns')}.{canonical}`)" + (f"; did you mean `{close[0]}`?" if close else ""),
                     hint=f"its columns are: {', '.join(columns)}")
+        for canonical, flag_columns in spec.flags.items():
+            for flag in flag_columns:
+                if flag not in columns:
+                    close = difflib.get_close_matches(flag, columns, n=1)
+                    raise DataError(
+                        f"{self._where()} has no column `{flag}` (named in `{spec.key('flags')}.{canonical}`)"
+                        + (f"; did you mean `{close[0]}`?" if close else ""),
+                        hint=f"its columns are: {', '.join(columns)}")
         mapped = set(spec.columns) | {c for c in columns if c not in spec.columns.values()}
         for required in REQUIRED_COLUMNS.get(spec.name, ()):
             if required not in mapped:
@@ -340,6 +349,9 @@ class _InputCheck:
                 projections.append(exp.alias_(exp.cast(_col(source), "VARCHAR"), SOURCE_PREFIX + name, quoted=True))
                 self.converted[name] = source
             present.add(name)
+        for canonical, flag_columns in spec.flags.items():
+            projections.append(exp.alias_(_from_flags(canonical, flag_columns), canonical, quoted=True))
+            present.add(canonical)
         for canonical, sql_type in self.canonical.items():
             if canonical not in present and sql_type:  # optional and absent: a typed NULL keeps stages uniform
                 projections.append(exp.alias_(exp.cast(exp.null(), sql_type), canonical, quoted=True))
@@ -406,6 +418,8 @@ class _InputCheck:
             self._check_time_range(visible)
         if "weight" in names:
             self._check_weights(visible)
+        if self.spec.name == "events" and self.spec.suspicious != "ignore":
+            self._check_suspicious(names, visible)
 
     def _delete(self, condition: exp.Expression, reason: str, how: str) -> None:
         table = exp.to_table(self.raw, quoted=True)
@@ -448,6 +462,56 @@ class _InputCheck:
                             f"{shown}, e.g. {example}",
                             hint=self._fix("weight_range", "[-1, 10]") + " if they are valid, or filter them with "
                                  f"`{self.spec.key('filter')}`")
+
+    def _check_suspicious(self, names: list[str], visible: list[str]) -> None:
+        """Rows that are likely no purchase of a product: returns and cancellations (quantity <= 0), zero weights,
+        free or adjustment lines (price <= 0), and fee or postage codes (an item code without a digit where nearly
+        all codes have one). Each finding is a note with an example and the filter that drops those rows, or an
+        error (`suspicious = "error"`)."""
+        table = exp.to_table(self.raw, quoted=True)
+        findings = []
+        for column, what in (("quantity", "returns or cancellations?"), ("weight", "no interest shown?"),
+                             ("price", "free lines or adjustments?")):
+            if column not in names:
+                continue
+            low = exp.LTE(this=_col(column), expression=exp.Literal.number(0))
+            count, example = self._example(low, visible)
+            if count:
+                source = self._source_name(column)
+                findings.append((f"{count:,} rows have {column} 0 or below ({what}), e.g. {example}",
+                                 f"{_ident(source)} > 0"))
+        if "item_id" in names and self._types(table).get("item_id") == "VARCHAR":
+            codes = self._non_product_codes(table)
+            if codes:
+                shown, rows, condition = codes
+                count, example = self._example(condition, visible)
+                source = _ident(self._source_name("item_id"))
+                findings.append((f"{rows:,} rows have item codes without a digit, unlike nearly all others, and look "
+                                 f"like fees or postage rather than products ({shown}), e.g. {example}",
+                                 f"regexp_matches({source}, '[0-9]')"))
+        for finding, keep in findings:
+            fix = f'add `{keep}` to `{self.spec.key("filter")}` to leave them out'
+            if self.spec.suspicious == "error":
+                raise DataError(f"{self._where()}: {finding}",
+                                hint=f'{fix}, or set `{self.spec.key("suspicious")}` = "note" to keep them')
+            self.report.notes.append(f"{finding}; {fix} (or `{self.spec.key('suspicious')}` = \"ignore\" to keep "
+                                     "them without this note)")
+
+    def _non_product_codes(self, table: exp.Table) -> tuple[str, int, exp.Expression] | None:
+        """Item codes without a digit, when at least 90% of the distinct codes have one: the five most frequent
+        (with their rows), their rows in all, and the condition that finds them."""
+        no_digit = exp.not_(exp.func("regexp_matches", _col("item_id"), exp.Literal.string("[0-9]"),
+                                     dialect=DIALECT))
+        stats = self._fetch(exp.select("count(DISTINCT item_id)", exp.Count(this=exp.Distinct(
+            expressions=[exp.Case(ifs=[exp.If(this=no_digit.copy(), true=_col("item_id"))])]))).from_(table))[0]
+        codes, odd = stats
+        if not odd or odd > 0.1 * codes:
+            return None
+        top = self._fetch(exp.select(_col("item_id"), "count(*) AS n").from_(table).where(no_digit.copy())
+                          .group_by(_col("item_id")).order_by("n DESC", _col("item_id")).limit(5))
+        rows = self._fetch(exp.select("count(*)").from_(table).where(no_digit.copy()))[0][0]
+        shown = ", ".join(f"{code} {n:,}" for code, n in top) + (f" and {odd - len(top)} more" if odd > len(top) else "")
+        return shown, rows, no_digit
 
     def _dedup_and_link(self) -> exp.Select:
         table = exp.to_table(self.raw, quoted=True)
@@ -549,6 +613,42 @@ class _InputCheck:
                                if self.report.rows_read else ""),
                             hint=f"check `{self.spec.key('path')}`" + (f" and `{self.spec.key('filter')}`"
                                                                           if self.spec.filter else ""))
+
+
+def flag_labels(columns: tuple[str, ...]) -> list[str]:
+    """Each yes/no column's label: its name without the prefix all of them share up to an underscore.
+
+    >>> flag_labels(("genre_action", "genre_sci_fi"))
+    ['action', 'sci_fi']
+    >>> flag_labels(("organic",))
+    ['organic']
+    """
+    if len(columns) < 2:
+        return list(columns)
+    shared = len(os.path.commonprefix(list(columns)))
+    cut = columns[0].rfind("_", 0, shared) + 1
+    return [c[cut:] for c in columns]
+
+
+def _from_flags(canonical: str, columns: tuple[str, ...]) -> exp.Expression:
+    """A category (the first set flag, in the configured order) or tags (every set flag, joined by ", ") from yes/no
+    columns: 1/0, true/false or their text."""
+    set_flags = [exp.func("coalesce", exp.TryCast(this=_col(c), to=exp.DataType.build("BOOLEAN")), exp.false())
+                 for c in columns]
+    labels = [exp.Literal.string(label) for label in flag_labels(columns)]
+    if canonical == "tags":  # ", a, b" then cut the leading separator (concat_ws's NULL rules differ by engine)
+        parts = [exp.Case(ifs=[exp.If(this=flag, true=exp.Literal.string(f", {label.this}"))],
+                          default=exp.Literal.string("")) for flag, label in zip(set_flags, labels)]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = exp.DPipe(this=joined, expression=part)
+        return exp.func("nullif", exp.Substring(this=joined, start=exp.Literal.number(3)), exp.Literal.string(""))
+    return exp.Case(ifs=[exp.If(this=flag, true=label) for flag, label in zip(set_flags, labels)])
+
+
+def _ident(name: str) -> str:
+    """A column name as a filter would write it: bare when it can be, quoted otherwise."""
+    return exp.to_identifier(name).sql(DIALECT)
 
 
 def _file_name(location: str) -> str:
