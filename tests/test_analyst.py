@@ -63,8 +63,14 @@ def test_recommend_prints_the_users_published_list_in_every_format(shop):
                                                      "-p", str(shop)))))
     assert [int(r["item_id"]) for r in as_csv] == [r["item_id"] for r in expected]
     table = _invoke("recommend", "--user", str(user), "-k", "4", "-p", str(shop)).splitlines()
-    assert table[0].split()[:4] == ["rank", "item_id", "score", "source"] and len(table) == 5
+    assert table[0].split()[:6] == ["rank", "item_id", "title", "category", "score", "source"] and len(table) == 5
     assert str(expected[0]["item_id"]) in table[1]
+    # every item is shown with its title and category from the published catalogue
+    catalog = {r["item_id"]: r for r in _published(shop, "item_catalog").to_pylist()}
+    for row in as_json:
+        assert (row["title"], row["category"]) == (catalog[row["item_id"]]["title"],
+                                                   catalog[row["item_id"]]["category"])
+        assert row["title"] in table[row["rank"]]
 
 
 def test_recommend_explain_names_each_items_largest_contributors(shop):
@@ -90,7 +96,11 @@ def test_similar_and_explain_read_the_published_tables(shop):
     expected = sorted((r for r in similar.to_pylist() if r["item_id"] == item and r["source"] == "cooccurrence"),
                       key=lambda r: r["rank"])[:3]
     assert [(r["rank"], r["other_item_id"]) for r in got] == [(r["rank"], r["other_item_id"]) for r in expected]
+    catalog = {r["item_id"]: r for r in _published(shop, "item_catalog").to_pylist()}
+    assert [r["title"] for r in got] == [catalog[r["other_item_id"]]["title"] for r in expected]
     user, listed = _a_user_and_item(shop)
+    shown = _invoke("explain", "--user", str(user), "--item", str(listed), "-p", str(shop)).splitlines()[0]
+    assert catalog[listed]["title"] in shown and f"[{catalog[listed]['category']}]" in shown
     found = sqlrec.explain(str(user), str(listed), shop)  # ids as text find integer ids
     assert (found.user_id, found.item_id, found.rank) == (user, listed, 1)
     shares = [c["share"] for c in found.contributors]

@@ -418,12 +418,14 @@ def explain(user: str, item: str, fmt: str, project: Path | None) -> None:
     from .lookups import open_current
     with open_current(_config(project).output_dir) as lookup:
         found = lookup.explanation(user, item)
+        title, category = lookup.title_of(found.item_id)
     if fmt != "table":
         rows = [{"user_id": found.user_id, "item_id": found.item_id, "rank": found.rank, "source": found.source,
                  "reason": found.reason, "position": i + 1, **c} for i, c in enumerate(found.contributors)]
         _emit_rows(list(rows[0]) if rows else ["user_id", "item_id", "rank", "source", "reason"], rows, fmt)
         return
-    click.echo(f"user {found.user_id}, item {found.item_id}: rank {found.rank}, from {found.source}")
+    named = f" {title}" + (f" [{category}]" if category else "") if title else ""
+    click.echo(f"user {found.user_id}, item {found.item_id}{named}: rank {found.rank}, from {found.source}")
     click.echo(f"  {found.reason}")
     for c in found.contributors:
         name = f"{c['contributor']} ({c['title']})" if c["title"] else c["contributor"]

@@ -88,6 +88,9 @@ class Lookup:
         params = {"p": str(path), "u": user_id, "k": limit}
         query = ("SELECT rank, item_id, score, source, reason FROM read_parquet($p) WHERE user_id = $u AND rank <= $k "
                  "ORDER BY rank")
+        query, catalog = self._with_titles(query, "item_id", "rank, item_id, title, category, score, source, reason",
+                                           "rank")
+        params.update(catalog)
         if explain:
             query = ("SELECT r.*, b.because FROM (" + query + ") AS r LEFT JOIN ("
                      "SELECT item_id, string_agg(kind || ' ' || CAST(contributor AS VARCHAR) "
@@ -107,10 +110,12 @@ class Lookup:
         """The items published as similar to `item` (source, rank, other_item_id, score), best first per source."""
         path = self._path("similar_items")
         item_id = self._typed(path, "item_id", item)
-        rows = self._rows(
+        query, catalog = self._with_titles(
             "SELECT source, rank, other_item_id, score FROM read_parquet($p) "
-            "WHERE item_id = $i AND rank <= $k AND ($s IS NULL OR source = $s) ORDER BY source, rank",
-            {"p": str(path), "i": item_id, "k": k if k is not None else 2 ** 31 - 1, "s": source})
+            "WHERE item_id = $i AND rank <= $k AND ($s IS NULL OR source = $s)", "other_item_id",
+            "source, rank, other_item_id, title, category, score", "source, rank")
+        rows = self._rows(query, {"p": str(path), "i": item_id, "k": k if k is not None else 2 ** 31 - 1,
+                                  "s": source, **catalog})
         if not rows.rows:
             sources = [r[0] for r in self.con.execute("SELECT DISTINCT source FROM read_parquet($p) ORDER BY 1",
                                                       {"p": str(path)}).fetchall()]
@@ -143,6 +148,24 @@ class Lookup:
             {"p": str(self._path("explanations")), "u": user_id, "i": item_id}).fetchall()
         return Explanation(found_user, found_item, rank, source, reason,
                            [dict(zip(("kind", "contributor", "title", "share", "source"), c)) for c in contributors])
+
+    def title_of(self, item: Any) -> tuple[str | None, str | None]:
+        """An item's title and category from the published item_catalog (None, None without one)."""
+        if "item_catalog" not in self.tables:
+            return None, None
+        found = self.con.execute("SELECT title, category FROM read_parquet($c) WHERE item_id = $i",
+                                 {"c": str(self._path("item_catalog")), "i": item}).fetchall()
+        return found[0] if found else (None, None)
+
+    def _with_titles(self, query: str, id_column: str, columns: str, order: str) -> tuple[str, dict[str, str]]:
+        """`query` with each row's item title and category from item_catalog (when the run published it), in
+        `columns` order, sorted by `order`; and the parameter that names the catalogue file."""
+        if "item_catalog" not in self.tables:
+            kept = ", ".join(c for c in columns.split(", ") if c not in ("title", "category"))
+            return f"SELECT {kept} FROM ({query}) AS r ORDER BY {order}", {}
+        return (f"SELECT {columns} FROM ({query}) AS r LEFT JOIN (SELECT item_id AS {id_column}, title, category "
+                f"FROM read_parquet($catalog)) AS c USING ({id_column}) ORDER BY {order}",
+                {"catalog": str(self._path("item_catalog"))})
 
     def _rows(self, query: str, params: dict[str, Any]) -> Rows:
         cursor = self.con.execute(query, params)
