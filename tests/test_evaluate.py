@@ -268,7 +268,7 @@ def launching_world(tmp_path_factory):
 
 @pytest.mark.parametrize("launch_column", [True, False])
 def test_a_backtest_recommends_nothing_before_it_was_available(launching_world, tmp_path, launch_column):
-    """Availability: launched_at when mapped, else (and where NULL) the item's first event. Checked against the raw
+    """Availability: the earlier of launched_at (when mapped) and the item's first event. Checked against the raw
     files with DuckDB, on every list the evaluation scored (published as evaluation_lists)."""
     from conftest import project_on
     extra = '\n[evaluate]\ntest_days = 21\nmodels = ["content", "final", "popularity"]\n' \
@@ -285,7 +285,7 @@ def test_a_backtest_recommends_nothing_before_it_was_available(launching_world, 
     cutoff = result.relation("split_summary").filter("split = 'test'").project("cutoff").fetchall()[0][0]
     lists = result.table("evaluation_lists")
     availability = duckdb.sql(f"""
-        SELECT i.item_id, {'coalesce(i.launched_at, f.first_ts)' if launch_column else 'f.first_ts'} AS available
+        SELECT i.item_id, {'least(i.launched_at, f.first_ts)' if launch_column else 'f.first_ts'} AS available
         FROM read_parquet($items) AS i
         LEFT JOIN (SELECT item_id, min(ts) AS first_ts FROM read_parquet($events) GROUP BY item_id) AS f
           USING (item_id)""", params={"items": str(launching_world / "items.parquet"),
