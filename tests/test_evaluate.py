@@ -15,7 +15,7 @@ import sqlrec
 from sqlrec.cli import cli
 from sqlrec.errors import ConfigError, OutputCheckError
 
-from conftest import ML100K, write_events
+from conftest import ML100K, tree_digest, write_events
 
 WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 
@@ -302,3 +302,29 @@ def test_a_backtest_recommends_nothing_before_it_was_available(launching_world, 
     coverage = {r["model"]: r["catalog_coverage"] for r in result.table("metrics").to_pylist()}
     content_items = {r["item_id"] for r in listed if r["model"] == "content"}
     assert coverage["content"] == pytest.approx(len(content_items) / (len(available) - len(late)))
+
+
+@pytest.mark.parametrize("leak, leaked", [
+    ("relabel", 1),  # the newest test event moved into training: one training event at or after the cut-off
+    ("copy", 2),  # the newest test event also in training: in both splits, and a training event after the cut-off
+])
+def test_a_split_that_leaks_is_refused_and_publishes_nothing(make_project, leak, leaked):
+    project = _project(make_project, 'test_days = 10', name=leak)
+    sqlrec.evaluate(project.root, progress=False)
+    before = tree_digest(project.out / "evaluation")
+    newest = "ts = (SELECT max(ts) FROM s)"
+    if leak == "relabel":
+        body = f"SELECT * EXCLUDE (__split), CASE WHEN {newest} THEN 'train' ELSE __split END AS __split FROM s"
+    else:
+        body = f"SELECT * FROM s UNION ALL SELECT * EXCLUDE (__split, __cutoff), 'train', __cutoff FROM s WHERE {newest}"
+    project.write("sql/eval/eval_split.sql", f"""
+        -- A split with a leak, to see the leakage check refuse it.
+        -- not_null: __split
+        WITH s AS ({{{{ split_events(source('events'), evaluation) }}}})
+        {body}
+    """)
+    with pytest.raises(OutputCheckError) as info:
+        sqlrec.evaluate(project.root, progress=False)
+    assert "split_summary" in info.value.message and "`leaked_rows` must be 0" in info.value.message
+    assert f"leaked_rows: {leaked}" in info.value.message
+    assert tree_digest(project.out / "evaluation") == before

@@ -470,3 +470,26 @@ def test_an_experiment_table_that_breaks_its_grain_is_not_published(tmp_path):
     assert "experiment_assignments" in info.value.message and "unique: user_id" in info.value.message
     assert "user_id=2 appears 2 times" in info.value.message
     assert tree_digest(root) == before
+
+
+def test_the_holdout_boundary_bucket_is_the_same_in_sql_python_and_the_reference():
+    """Users in the last held-out bucket and the first assigned one, found by the documented hash: a boundary moved
+    by one bucket in the macro or the Python twin puts one of them in the wrong arm."""
+    spec = _spec([("A", 1), ("B", 1)], holdout=0.05)
+    boundary = round(spec.holdout * 10_000)
+    wanted = {boundary - 1: [], boundary: []}
+    user = 0
+    while any(len(found) < 3 for found in wanted.values()):
+        user += 1
+        bucket = math.floor(int(hashlib.md5(f"{spec.salt}:{spec.name}:{user}".encode()).hexdigest()[:8], 16)
+                            / 2 ** 32 * 10_000)
+        if bucket in wanted:
+            wanted[bucket].append(user)
+    users = wanted[boundary - 1] + wanted[boundary]
+    in_sql = _sql_arms(spec, users)
+    for user in users:
+        expected_holdout = user in wanted[boundary - 1]
+        assert in_sql[user][1] == assign(user, spec).bucket, user
+        assert (in_sql[user][0] == "holdout") == expected_holdout, user
+        assert (assign(user, spec).arm == "holdout") == expected_holdout, user
+        assert (_reference_arm(user, spec) == "holdout") == expected_holdout, user

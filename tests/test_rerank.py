@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -382,3 +383,27 @@ def test_mmr_by_embedding_follows_the_greedy_definition(world, tmp_path):
             best = max(rest, key=lambda ir: (round(value(*ir), 12), -ir[0]))
             chosen.append(best[1]["item_id"])
         assert [r["item_id"] for r in lists[user]] == chosen, user
+
+
+def test_deny_lists_keep_items_whose_brand_or_category_is_unknown(make_project):
+    """The docs: a NULL brand or category is not denied. Items 11 and 14 have none and must still be recommended;
+    10 (a denied brand) and 12 (a denied category) never are."""
+    project = make_project("""
+        [inputs.items]
+        path = "data/items.parquet"
+        [vars]
+        k = 10
+        blend = { popularity = 1.0 }
+        cascade = ["popularity"]
+        exclude_purchased = false
+        deny_brands = ["Acme"]
+        deny_categories = ["toys"]
+    """, name="deny")
+    pq.write_table(pa.table({
+        "item_id": pa.array([10, 11, 12, 13, 14, 15], pa.int64()),
+        "brand": ["Acme", None, "Other", "Other", None, "Other"],
+        "category": ["shoes", None, "toys", "shoes", "shoes", None]}), project.root / "data" / "items.parquet")
+    result = sqlrec.run(project.root, progress=False)
+    listed = {r["item_id"] for r in result.table("recommendations").to_pylist()}
+    assert {11, 14, 15} <= listed
+    assert not listed & {10, 12}
