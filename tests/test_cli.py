@@ -46,6 +46,30 @@ def test_init_then_run_then_ls(runner, tmp_path, monkeypatch):
     assert "publish" in lines["recommendations"] and "rec_final" in lines["recommendations"]
 
 
+def test_init_sets_nothing_that_only_means_something_for_the_demo(runner, tmp_path):
+    """A starter for the user's own data: no demo event types, consumable categories or experiment are in force."""
+    import tomllib
+    assert runner.invoke(cli, ["init", str(tmp_path / "shop")]).exit_code == 0
+    config = tomllib.loads((tmp_path / "shop" / "sqlrec.toml").read_text())
+    assert set(config["vars"]) == {"k"} and "experiments" not in config
+    demo = tomllib.loads((tmp_path / "shop" / "sqlrec.toml").read_text())  # the generated data is read as is
+    assert set(demo["inputs"]) == {"events", "items", "users"}
+
+
+def test_init_without_data_declares_only_what_it_says_to_provide(runner, tmp_path, monkeypatch):
+    import tomllib
+    result = runner.invoke(cli, ["init", str(tmp_path / "mine"), "--no-data"])
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads((tmp_path / "mine" / "sqlrec.toml").read_text())
+    assert set(config["inputs"]) == {"events"}  # items and users are shown as comments to fill in
+    assert "put your events in" in result.output and "sqlrec check" in result.output
+    assert "Next: cd" not in result.output.split("put your events")[0]
+    monkeypatch.chdir(tmp_path / "mine")
+    checked = runner.invoke(cli, ["check"])
+    assert checked.exit_code == 3 and "`inputs.events.path`" in checked.stderr and "events.parquet" in checked.stderr
+    assert "items" not in checked.stderr
+
+
 def test_init_refuses_to_overwrite_a_project(runner, tmp_path):
     assert runner.invoke(cli, ["init", str(tmp_path / "p"), "--no-data"]).exit_code == 0
     result = runner.invoke(cli, ["init", str(tmp_path / "p")])

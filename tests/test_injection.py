@@ -57,8 +57,8 @@ def test_the_corpus_has_2000_distinct_hostile_strings():
 
 @pytest.fixture(scope="module")
 def starter():
-    """The starter project's config and stages (`sqlrec init`), rendered without running."""
-    config = load_config(template_path("sqlrec.toml"))
+    """The demo project's config and stages (`sqlrec run --demo`), rendered without running."""
+    config = load_config(template_path("demo.toml"))
     project = load_project(config)
     return project, make_environment(project.macro_files)
 

@@ -146,7 +146,12 @@ def init(folder: Path, no_data: bool) -> None:
     """Create a commented starter project in FOLDER."""
     config = api.init(folder, with_data=not no_data)
     click.echo(f"Created {config}")
-    click.echo(f"Next: cd {folder} && sqlrec run")
+    if no_data:
+        click.echo(f"Next: put your events in {folder / 'data'}/ (or point [inputs.events] path at them) and map "
+                   f"their columns in {config}, then: cd {folder} && sqlrec check && sqlrec run")
+    else:
+        click.echo(f"Next: cd {folder} && sqlrec run   (generated demo data in {folder / 'data'}; point "
+                   "[inputs.events] at your own files when you are ready)")
 
 
 @cli.command()

@@ -129,7 +129,7 @@ def builtin_stages() -> dict[str, Stage]:
 
 def stage_uses() -> dict[str, tuple[list[str], list[str]]]:
     """stage -> (vars it reads, stages and inputs it reads), found by rendering every built-in stage under the
-    starter project's config (`sqlrec init`), as a run or an evaluation would; python stages declare theirs."""
+    demo project's config (`sqlrec run --demo`), as a run or an evaluation would; python stages declare theirs."""
     from .config import load_config
     from .plan import EVALUATION_LAYERS, render_one
     from .project import load_project
@@ -137,7 +137,7 @@ def stage_uses() -> dict[str, tuple[list[str], list[str]]]:
     from .templating import make_environment
     stages = builtin_stages()
     optional = {f"stages.{n}.enabled": True for n, s in stages.items() if not s.header.enabled}
-    project = load_project(load_config(template_path("sqlrec.toml"), optional))
+    project = load_project(load_config(template_path("demo.toml"), optional))
     env = make_environment(project.macro_files)
     uses = {}
     for name, stage in stages.items():
