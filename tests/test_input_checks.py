@@ -211,7 +211,8 @@ def test_nan_and_out_of_range_weights(project):
     assert "1 weights are NaN or infinite" in _data_error(project).message
     _events(project, _base(3, weight=[1.0, -2.0, 20.0]))
     error = _data_error(project)
-    assert "1 weights are outside at least 0" in error.message and "inputs.events.weight_range" in error.hint
+    assert "1 weights are below 0 (`inputs.events.weight_range`)" in error.message
+    assert "inputs.events.weight_range" in error.hint
     _set(project, "weight_range = [0, 10]")
     assert "2 weights are outside [0, 10]" in _data_error(project).message
     project.write("sqlrec.toml", project.config.read_text().replace("[0, 10]", "[-5, 50]"))
@@ -319,3 +320,43 @@ def test_check_command_reports_what_it_did(project):
     assert result.exit_code == 0, result.output
     assert "input events: 5 rows read from 1 file(s), 4 kept" in result.output
     assert 'null user_id: removed 1 rows (inputs.events.nulls = "drop")' in result.output
+
+
+# -- messages that point the right way ----------------------------------------------------------------------------
+
+
+def test_a_typo_in_a_blend_source_names_the_setting_not_a_builtin_file(project):
+    from sqlrec.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        sqlrec.run(project.root, progress=False, vars={"blend": {"cooccurence": 1.0}})
+    assert "`vars.blend` names the recommender `cooccurence`" in info.value.message
+    assert "did you mean `cooccurrence`?" in info.value.message and "site-packages" not in info.value.message
+    assert "given on the command line (--var blend=...)" in info.value.message
+
+
+def test_a_value_given_with_set_is_reported_as_given_there(project):
+    from sqlrec.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        sqlrec.run(project.root, progress=False, overrides={"inputs.events.nulls": "maybe"})
+    assert "with `inputs.events.nulls` given on the command line (--set inputs.events.nulls=...)" in info.value.message
+
+
+def test_a_ts_format_that_does_not_match_says_so_instead_of_suggesting_it_again(project):
+    (project.root / "data" / "t.csv").write_text("user_id,item_id,ts\n1,10,31.01.2026 10:00\n")
+    with pytest.raises(DataError) as info:
+        sqlrec.check(project.root, overrides={"inputs.events.path": "data/t.csv",
+                                              "inputs.events.ts_format": "%d/%m/%Y %H:%M"})
+    assert "`inputs.events.ts_format` = '%d/%m/%Y %H:%M' (given with --set) does not match" in info.value.hint
+
+
+def test_a_decimal_comma_has_an_option_and_the_error_names_it(project):
+    (project.root / "data" / "c.csv").write_text(
+        "user_id;item_id;ts;price\n1;10;2026-01-01 10:00;10,49\n2;11;2026-01-02 10:00;3,5\n")
+    overrides = {"inputs.events.path": "data/c.csv", "inputs.events.columns": {"price": "price"}}
+    with pytest.raises(DataError) as info:
+        sqlrec.check(project.root, overrides=overrides)
+    assert "2 values do not convert to DOUBLE" in info.value.message
+    assert 'decimal_separator = ","' in info.value.hint
+    project.write("sql/publish/prices.sql", "-- columns: price\nSELECT price FROM {{ source('events') }}\n")
+    result = sqlrec.run(project.root, progress=False, overrides={**overrides, "inputs.events.decimal_separator": ","})
+    assert sorted(r["price"] for r in result.table("prices").to_pylist()) == [3.5, 10.49]

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,6 +96,9 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
         "header": Key((bool,), True, "CSV only: whether the first line names the columns."),
         "encoding": Key((str,), None, "CSV only: text encoding, e.g. latin-1 (default utf-8)."),
         "names": Key((list,), None, "CSV only: column names for a file without a header line."),
+        "decimal_separator": Key((str,), ".", "CSV only: the decimal mark of numbers written as text, \".\" or "
+                                 "\",\" (10,49: most of Europe's exports, usually with delimiter = \";\").",
+                                 choices=(".", ",")),
         "union_by_name": Key((bool,), False,
                              "Allow files of one glob to differ in columns (missing ones read as NULL)."),
         "filter": Key((str,), None, "Keep only rows where this SQL boolean expression over your columns is true."),
@@ -255,6 +258,7 @@ class InputSpec:
     ts_range: tuple[str, str] | None = None
     weight_range: tuple[float, float | None] = (0.0, None)
     unknown_items: str = "error"
+    decimal_separator: str = "."
     flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical column -> yes/no columns
     suspicious: str = "note"
 
@@ -354,6 +358,11 @@ class Config:
     experiments: Mapping[str, "ExperimentSpec"] = field(default_factory=dict)  # [experiments.<name>]
     experiment: "ExperimentSpec | None" = None  # set by `sqlrec experiment`: the one whose users are assigned
     update_contract: bool = False  # set by --update-contract: this run's output columns become the contract
+    cli_keys: frozenset = frozenset()  # dotted keys given on the command line (--set, --var), for messages
+
+    def where(self, key: str) -> str:
+        """Where a setting's value comes from, for a message: sqlrec.toml, or the command line."""
+        return given_where(self.source, key) if key in self.cli_keys else str(self.source)
 
     @property
     def output_dir(self) -> Path:
@@ -382,7 +391,26 @@ def load_config(path: Path | str, overrides: Mapping[str, Any] | None = None) ->
         raise ConfigError(f"{path}: invalid TOML: {exc}", hint="check quoting and brackets on that line") from None
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value, path)
-    return parse_config(data, source=path.resolve())
+    try:
+        config = parse_config(data, source=path.resolve())
+    except ConfigError as exc:
+        _name_the_command_line(exc, overrides or {}, path.resolve())
+        raise
+    return replace(config, cli_keys=frozenset(overrides or {}))
+
+
+def _name_the_command_line(exc: ConfigError, overrides: Mapping[str, Any], source: Path) -> None:
+    """An error about a value given on the command line says so, instead of blaming sqlrec.toml."""
+    given = [key for key in overrides if f"`{key}" in exc.message]
+    if given:
+        exc.message = exc.message.replace(f"{source}:", given_where(source, max(given, key=len)) + ":", 1)
+        exc.args = (exc.message,)
+
+
+def given_where(source: Path, key: str) -> str:
+    """The config file, and that `key` was given on the command line (--var for vars, --set otherwise)."""
+    shown = f"--var {key[len('vars.'):]}=..." if key.startswith("vars.") else f"--set {key}=..."
+    return f"{source}, with `{key}` given on the command line ({shown})"
 
 
 def _set_dotted(data: dict, dotted: str, value: Any, source: Path) -> None:
@@ -608,6 +636,9 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
     names = values["names"]
     if names is not None and not all(isinstance(n, str) and n for n in names):
         raise ConfigError(f"{where}: `{key}.names` must be a list of column names")
+    if fmt == "parquet" and values["decimal_separator"] != ".":
+        raise ConfigError(f"{where}: `{key}.decimal_separator` applies to CSV files only",
+                          hint="Parquet stores numbers as numbers; remove it")
     if fmt == "parquet":
         for csv_only in ("delimiter", "encoding", "names"):
             if values[csv_only] is not None:
@@ -652,7 +683,7 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
                      ts_format=fmt_ts, naive_timezone=values["naive_timezone"], ts_range=ts_range,
                      weight_range=weight_range, unknown_items=values["unknown_items"],
                      flags=MappingProxyType(_flags(values["flags"], name, columns, key, where)),
-                     suspicious=values["suspicious"])
+                     suspicious=values["suspicious"], decimal_separator=values["decimal_separator"])
 
 
 FLAG_TARGETS = ("category", "subcategory", "brand", "tags")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
@@ -106,6 +107,10 @@ class _InputCheck:
         more = len(self.resolved.locations) - len(shown)
         return f"input `{self.spec.name}` ({', '.join(shown)}{f' and {more} more files' if more > 0 else ''})"
 
+    def _given(self, option: str) -> str:
+        """Where a setting's value came from, when it was not sqlrec.toml."""
+        return " (given with --set)" if self.spec.key(option) in self.config.cli_keys else ""
+
     def _fix(self, option: str, example: str) -> str:
         return f"set `{self.spec.key(option)}` in {self.config.source}, e.g. {self.spec.key(option)} = {example}"
 
@@ -174,6 +179,10 @@ class _InputCheck:
         if not listed:
             raise DataError(f"{self._where()} matches no file", hint=f"check `{self.spec.key('path')}`")
         for location in listed:
+            if "://" not in location and os.path.isfile(location) and os.path.getsize(location) == 0:
+                raise DataError(f"{self._where([location])}: the file is empty (0 bytes): no header and no rows",
+                                hint=f"the export that wrote it may have failed; replace it, or leave it out of "
+                                     f"`{self.spec.key('path')}`")
             try:
                 schema = self.source.file_columns(self.resolved, location)
             except self.source.errors as exc:
@@ -290,6 +299,8 @@ class _InputCheck:
         target = self.canonical.get(canonical)
         if not target or kind == target or (target == "VARCHAR" and kind.startswith("VARCHAR")):
             return None
+        if target == "DOUBLE" and kind == "VARCHAR" and self.spec.decimal_separator == ",":
+            value = exp.func("replace", value, exp.Literal.string(","), exp.Literal.string("."))
         return exp.TryCast(this=value, to=exp.DataType.build(target))
 
     def _convert_time(self, value: exp.Expression, kind: str) -> exp.Expression:
@@ -395,11 +406,17 @@ class _InputCheck:
                       else f"an id (a whole number, or text of at most {MAX_ID_CHARS:,} characters)"
                       if column in ID_COLUMNS else self.canonical.get(column) or "its type")
             if count:
-                if column in TIME_COLUMNS:
+                if column in TIME_COLUMNS and self.spec.ts_format is not None:
+                    hint = (f"`{self.spec.key('ts_format')}` = {self.spec.ts_format!r}{self._given('ts_format')} "
+                            "does not match these values: change it to their format (strptime codes such as "
+                            "%d/%m/%Y %H:%M, or epoch_s / epoch_ms / epoch_us)")
+                elif column in TIME_COLUMNS:
                     hint = self._fix("ts_format", '"%d/%m/%Y %H:%M"') + " (or epoch_s for Unix seconds)"
                 elif column in ID_COLUMNS:
                     hint = f"ids must be whole numbers or text; fix the data or filter those rows with " \
                            f"`{self.spec.key('filter')}`"
+                elif re.search(r"'\s*-?\d+,\d+\s*'", example) and self.spec.decimal_separator == ".":
+                    hint = self._fix("decimal_separator", '","') + " if the numbers are written with a decimal comma"
                 else:
                     hint = f"fix the data, or filter those rows with `{self.spec.key('filter')}`"
                 raise DataError(f"{self._where()}: column {self._describe(column)}: {count:,} values do not convert "
@@ -457,29 +474,33 @@ class _InputCheck:
             outside = exp.or_(outside, exp.GT(this=weight, expression=exp.Literal.number(high)))
         count, example = self._example(outside, visible)
         if count:
-            shown = f"[{low:g}, {high:g}]" if high is not None else f"at least {low:g}"
-            raise DataError(f"{self._where()}: column {self._describe('weight')}: {count:,} weights are outside "
-                            f"{shown}, e.g. {example}",
+            shown = f"outside [{low:g}, {high:g}]" if high is not None else f"below {low:g}"
+            raise DataError(f"{self._where()}: column {self._describe('weight')}: {count:,} weights are {shown} "
+                            f"(`{self.spec.key('weight_range')}`{self._given('weight_range')}), e.g. {example}",
                             hint=self._fix("weight_range", "[-1, 10]") + " if they are valid, or filter them with "
                                  f"`{self.spec.key('filter')}`")
 
     def _check_suspicious(self, names: list[str], visible: list[str]) -> None:
-        """Rows that are likely no purchase of a product: returns and cancellations (quantity <= 0), zero weights,
+        """Rows that are likely no purchase of a product: returns and cancellations (quantity <= 0; below 0 where
+        events have types, since a view has none), zero weights,
         free or adjustment lines (price <= 0), and fee or postage codes (an item code without a digit where nearly
         all codes have one). Each finding is a note with an example and the filter that drops those rows, or an
         error (`suspicious = "error"`)."""
         table = exp.to_table(self.raw, quoted=True)
+        # With event types, a quantity of 0 is ordinary (a view buys nothing): only a negative one is a return.
+        typed = self._fetch(exp.select("count(event_type)").from_(table))[0][0] > 0
         findings = []
         for column, what in (("quantity", "returns or cancellations?"), ("weight", "no interest shown?"),
                              ("price", "free lines or adjustments?")):
             if column not in names:
                 continue
-            low = exp.LTE(this=_col(column), expression=exp.Literal.number(0))
+            strict = column == "quantity" and typed
+            low = (exp.LT if strict else exp.LTE)(this=_col(column), expression=exp.Literal.number(0))
             count, example = self._example(low, visible)
             if count:
-                source = self._source_name(column)
-                findings.append((f"{count:,} rows have {column} 0 or below ({what}), e.g. {example}",
-                                 f"{_ident(source)} > 0"))
+                source = _ident(self._source_name(column))
+                findings.append((f"{count:,} rows have {column} {'below 0' if strict else '0 or below'} ({what}), "
+                                 f"e.g. {example}", f"{source} {'>=' if strict else '>'} 0"))
         if "item_id" in names and self._types(table).get("item_id") == "VARCHAR":
             codes = self._non_product_codes(table)
             if codes:

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from sqlglot import exp
 
+from .config import DEFAULT_BLEND
 from .errors import ConfigError, ProjectError
 from .project import Project, Stage
 from .templating import INPUT_PREFIX, RenderContext, make_environment, render_stage
@@ -150,12 +151,39 @@ def _deps(project: Project, name: str, ctx: RenderContext | None) -> tuple[str, 
             if ref in project.disabled:
                 raise ProjectError(f"stage {name} ({stage.path}) reads stage `{ref}`, which sqlrec.toml disables",
                                    hint=f"enable `{ref}` again, or disable `{name}` too")
+            named = _source_setting(project, ref)
+            if named:
+                sources = sorted(n[len("rec_"):] for n in project.stages if n.startswith("rec_"))
+                close = difflib.get_close_matches(ref[len("rec_"):], sources, n=1)
+                raise ConfigError(
+                    f"{project.config.where(named.strip('`'))}: {named} names the recommender `{ref[len('rec_'):]}`, which has no stage "
+                    f"`{ref}`" + (f" (did you mean `{close[0]}`?)" if close else ""),
+                    hint="recommenders are the stages rec_<name>: " + ", ".join(sources))
             close = difflib.get_close_matches(ref, list(project.stages), n=1)
             raise ProjectError(
                 f"stage {name} ({stage.path}) refers to unknown stage `{ref}`"
                 + (f" (did you mean `{close[0]}`, {project.stages[close[0]].path}?)" if close else ""),
                 hint="`sqlrec ls` lists the stages; inputs are read with source('name'), not ref()")
     return refs
+
+
+def _source_setting(project: Project, ref: str) -> str | None:
+    """The setting that names a recommender whose stage `ref` (rec_<name>) does not exist, if one does: a typo there
+    surfaces as an unknown ref in whichever stage reads it first, so say where to fix it."""
+    if not ref.startswith("rec_"):
+        return None
+    source = ref[len("rec_"):]
+    config = project.config
+    blend = config.vars.get("blend", DEFAULT_BLEND)
+    by_segment = config.vars.get("blend_by_segment", {})
+    for key, names in (("vars.blend", blend if isinstance(blend, Mapping) else {}),
+                       *((f"vars.blend_by_segment.{segment}", weights) for segment, weights in
+                         (by_segment.items() if isinstance(by_segment, Mapping) else ())),
+                       ("vars.cascade", config.vars.get("cascade", [])),
+                       ("evaluate.models", config.evaluation.get("models") or [])):
+        if isinstance(names, (Mapping, list, tuple)) and source in names:
+            return f"`{key}`"
+    return None
 
 
 def _check_declared_inputs(stage: Stage, ctx: RenderContext) -> None:
