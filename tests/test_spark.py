@@ -136,8 +136,8 @@ def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark,
     sqlrec.evaluate(demo, overrides={**overrides, "output.path": str(tmp_path / "spark")}, progress=False,
                     spark=spark)
     duck, spark_root = tmp_path / "duck" / "evaluation", tmp_path / "spark" / "evaluation"
-    assert assert_same_outputs(duck, spark_root) == ["metrics", "metrics_by_slice", "metrics_by_user",
-                                                     "split_summary"]
+    assert assert_same_outputs(duck, spark_root) == ["evaluation_lists", "metrics", "metrics_by_slice",
+                                                     "metrics_by_user", "split_summary"]
     metrics = pq.read_table(_published(duck)["metrics"])
     assert sorted(set(metrics.column("model").to_pylist())) == sorted(EVERY_MODEL)
     assert max(metrics.column("ndcg").to_pylist()) > 0

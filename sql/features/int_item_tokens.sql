@@ -20,8 +20,9 @@ WITH texts AS (
     SELECT item_id, lower(concat_ws(' ', title, description)) AS text, category, brand, price_tier, tags
     FROM {{ source('items') }}
 ),
-tags AS (  -- tags are separated by commas, semicolons or pipes
-    SELECT item_id, trim(unnest(string_split_regex(tags, '[,;|]'))) AS tag FROM texts WHERE tags IS NOT NULL
+tags AS (  -- tags are separated by commas, semicolons or pipes; the outer ones make the ends' spaces separators too
+    SELECT item_id, unnest(string_split_regex(',' || tags || ',', '[ ]*[,;|][ ]*')) AS tag
+    FROM texts WHERE tags IS NOT NULL
 ),
 words AS (
     SELECT item_id, 'words' AS kind, unnest(string_split_regex(text, '[^a-z0-9]+')) AS token FROM texts
