@@ -328,3 +328,19 @@ def test_a_split_that_leaks_is_refused_and_publishes_nothing(make_project, leak,
     assert "split_summary" in info.value.message and "`leaked_rows` must be 0" in info.value.message
     assert f"leaked_rows: {leaked}" in info.value.message
     assert tree_digest(project.out / "evaluation") == before
+
+
+def test_category_diversity_prints_n_a_when_the_catalogue_has_no_categories(make_project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    project = _project(make_project, 'test_days = 10', name="nocat")
+    items = sorted({r[1] for r in _events()})
+    pq.write_table(pa.table({"item_id": pa.array(items, pa.int64()), "title": [f"item {i}" for i in items]}),
+                   project.root / "data" / "items.parquet")
+    project.config.write_text(project.config.read_text() + '\n[inputs.items]\npath = "data/items.parquet"\n')
+    result = CliRunner().invoke(cli, ["evaluate", "-p", str(project.root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if "category_diversity" in line).split()
+    row = next(line for line in lines if line.split() and line.split()[0] == "popularity").split()
+    assert row[header.index("category_diversity")] == "n/a"

@@ -219,7 +219,7 @@ def _print_summary(result: RunResult, quiet: bool) -> None:
 
 def _format_rows(relation) -> str:
     columns = relation.columns
-    rows = [[str(v) for v in row] for row in relation.fetchall()]
+    rows = [["n/a" if v is None else str(v) for v in row] for row in relation.fetchall()]  # NULL: not measurable
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
     lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
@@ -287,7 +287,8 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
     from .templating import ident
     optional = ["catalog_coverage", "novelty", "popularity_lift", "category_diversity"]
     counts = result.relation("metrics").aggregate(", ".join(f"count({ident(c)})" for c in optional)).fetchall()[0]
-    shown = columns + [c for c, n in zip(optional, counts) if n]  # NULL without an items input
+    # NULL without an items input (not shown); category_diversity NULL with one: no categories, shown as n/a
+    shown = columns + [c for c, n in zip(optional, counts) if n or (c == "category_diversity" and counts[0])]
     table = result.relation("metrics").order("model, k").project(
         ", ".join(f"round({ident(c)}, 4) AS {ident(c)}" if c not in ("model", "k", "users") else ident(c)
                   for c in shown))
