@@ -202,7 +202,7 @@ def test_evaluate_settings_are_validated(make_project, setting, message):
 
 def test_unknown_model_names_the_missing_stage(make_project):
     project = _project(make_project, 'models = ["popularity", "sar"]')
-    with pytest.raises(sqlrec.SqlrecError, match="unknown stage `rec_sar`"):
+    with pytest.raises(sqlrec.SqlrecError, match="`evaluate.models` names the recommender `sar`, which has no stage `rec_sar`"):
         sqlrec.evaluate(project.root, progress=False)
 
 

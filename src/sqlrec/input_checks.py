@@ -482,34 +482,54 @@ class _InputCheck:
 
     def _check_suspicious(self, names: list[str], visible: list[str]) -> None:
         """Rows that are likely no purchase of a product: returns and cancellations (quantity <= 0; below 0 where
-        events have types, since a view has none), zero weights,
-        free or adjustment lines (price <= 0), and fee or postage codes (an item code without a digit where nearly
-        all codes have one). Each finding is a note with an example and the filter that drops those rows, or an
-        error (`suspicious = "error"`)."""
+        events have types, since a view has none), zero weights, free or adjustment lines (price <= 0), and fee or
+        postage codes (an item code without a digit where at least 90% of codes have one). Each finding is a note
+        with an example and the filter that drops those rows, or an error (`suspicious = "error"`).
+
+        One aggregate query counts everything (on Spark each query is a job); examples are fetched only for what
+        was found."""
         table = exp.to_table(self.raw, quoted=True)
+        zero = exp.Literal.number(0)
+        conditions = {"typed": _col("event_type").is_(exp.not_(exp.null())),
+                      "negative": exp.LT(this=_col("quantity"), expression=zero.copy())}
+        for column in ("quantity", "weight", "price"):
+            conditions[column] = exp.LTE(this=_col(column), expression=zero.copy())
+        no_digit = None
+        if "item_id" in names and self._types(table).get("item_id") == "VARCHAR":
+            no_digit = exp.not_(exp.func("regexp_matches", _col("item_id"), exp.Literal.string("[0-9]"),
+                                         dialect=DIALECT))
+            conditions["no_digit"] = no_digit
+        counted = [exp.alias_(exp.func("sum", exp.Case(ifs=[exp.If(this=c.copy(), true=exp.Literal.number(1))],
+                                                       default=zero.copy())), name)
+                   for name, c in conditions.items()]
+        if no_digit is not None:
+            counted += [exp.alias_(exp.Count(this=exp.Distinct(expressions=[_col("item_id")])), "codes"),
+                        exp.alias_(exp.Count(this=exp.Distinct(expressions=[
+                            exp.Case(ifs=[exp.If(this=no_digit.copy(), true=_col("item_id"))])])), "odd_codes")]
+        row = self._fetch(exp.select(*counted).from_(table))[0]
+        found = {name: value or 0 for name, value in zip([*conditions, "codes", "odd_codes"], row)}
         # With event types, a quantity of 0 is ordinary (a view buys nothing): only a negative one is a return.
-        typed = self._fetch(exp.select("count(event_type)").from_(table))[0][0] > 0
+        typed = found["typed"] > 0
         findings = []
         for column, what in (("quantity", "returns or cancellations?"), ("weight", "no interest shown?"),
                              ("price", "free lines or adjustments?")):
-            if column not in names:
-                continue
             strict = column == "quantity" and typed
-            low = (exp.LT if strict else exp.LTE)(this=_col(column), expression=exp.Literal.number(0))
-            count, example = self._example(low, visible)
-            if count:
-                source = _ident(self._source_name(column))
-                findings.append((f"{count:,} rows have {column} {'below 0' if strict else '0 or below'} ({what}), "
-                                 f"e.g. {example}", f"{source} {'>=' if strict else '>'} 0"))
-        if "item_id" in names and self._types(table).get("item_id") == "VARCHAR":
-            codes = self._non_product_codes(table)
-            if codes:
-                shown, rows, condition = codes
-                count, example = self._example(condition, visible)
-                source = _ident(self._source_name("item_id"))
-                findings.append((f"{rows:,} rows have item codes without a digit, unlike nearly all others, and look "
-                                 f"like fees or postage rather than products ({shown}), e.g. {example}",
-                                 f"regexp_matches({source}, '[0-9]')"))
+            if column not in names or not found["negative" if strict else column]:
+                continue
+            count, example = self._example(conditions["negative" if strict else column], visible)
+            source = _ident(self._source_name(column))
+            findings.append((f"{count:,} rows have {column} {'below 0' if strict else '0 or below'} ({what}), "
+                             f"e.g. {example}", f"{source} {'>=' if strict else '>'} 0"))
+        if no_digit is not None and found["odd_codes"] and found["odd_codes"] <= 0.1 * found["codes"]:
+            top = self._fetch(exp.select(_col("item_id"), "count(*) AS n").from_(table).where(no_digit.copy())
+                              .group_by(_col("item_id")).order_by("n DESC", _col("item_id")).limit(5))
+            more = found["odd_codes"] - len(top)
+            shown = ", ".join(f"{code} {n:,}" for code, n in top) + (f" and {more} more" if more > 0 else "")
+            _count, example = self._example(no_digit, visible)
+            source = _ident(self._source_name("item_id"))
+            findings.append((f"{found['no_digit']:,} rows have item codes without a digit, unlike nearly all others, "
+                             f"and look like fees or postage rather than products ({shown}), e.g. {example}",
+                             f"regexp_matches({source}, '[0-9]')"))
         for finding, keep in findings:
             fix = f'add `{keep}` to `{self.spec.key("filter")}` to leave them out'
             if self.spec.suspicious == "error":
@@ -517,22 +537,6 @@ class _InputCheck:
                                 hint=f'{fix}, or set `{self.spec.key("suspicious")}` = "note" to keep them')
             self.report.notes.append(f"{finding}; {fix} (or `{self.spec.key('suspicious')}` = \"ignore\" to keep "
                                      "them without this note)")
-
-    def _non_product_codes(self, table: exp.Table) -> tuple[str, int, exp.Expression] | None:
-        """Item codes without a digit, when at least 90% of the distinct codes have one: the five most frequent
-        (with their rows), their rows in all, and the condition that finds them."""
-        no_digit = exp.not_(exp.func("regexp_matches", _col("item_id"), exp.Literal.string("[0-9]"),
-                                     dialect=DIALECT))
-        stats = self._fetch(exp.select("count(DISTINCT item_id)", exp.Count(this=exp.Distinct(
-            expressions=[exp.Case(ifs=[exp.If(this=no_digit.copy(), true=_col("item_id"))])]))).from_(table))[0]
-        codes, odd = stats
-        if not odd or odd > 0.1 * codes:
-            return None
-        top = self._fetch(exp.select(_col("item_id"), "count(*) AS n").from_(table).where(no_digit.copy())
-                          .group_by(_col("item_id")).order_by("n DESC", _col("item_id")).limit(5))
-        rows = self._fetch(exp.select("count(*)").from_(table).where(no_digit.copy()))[0][0]
-        shown = ", ".join(f"{code} {n:,}" for code, n in top) + (f" and {odd - len(top)} more" if odd > len(top) else "")
-        return shown, rows, no_digit
 
     def _dedup_and_link(self) -> exp.Select:
         table = exp.to_table(self.raw, quoted=True)
