@@ -86,8 +86,7 @@ class Lookup:
         user_id = self._typed(path, "user_id", user)
         limit = k if k is not None else 2 ** 31 - 1
         params = {"p": str(path), "u": user_id, "k": limit}
-        query = ("SELECT rank, item_id, score, source, reason FROM read_parquet($p) WHERE user_id = $u AND rank <= $k "
-                 "ORDER BY rank")
+        query = "SELECT rank, item_id, score, source, reason FROM read_parquet($p) WHERE user_id = $u AND rank <= $k"
         query, catalog = self._with_titles(query, "item_id", "rank, item_id, title, category, score, source, reason",
                                            "rank")
         params.update(catalog)
