@@ -63,12 +63,12 @@ def starter():
     return project, make_environment(project.macro_files)
 
 
+#: One in-memory connection for every parse (json_serialize_sql only parses; a new connection per parse took 40 ms)
+_PARSER = duckdb.connect()
+
+
 def _duckdb_parse(sql: str) -> dict:
-    con = duckdb.connect()
-    try:
-        return json.loads(con.execute("SELECT json_serialize_sql($q)", {"q": sql}).fetchall()[0][0])
-    finally:
-        con.close()
+    return json.loads(_PARSER.execute("SELECT json_serialize_sql($q)", {"q": sql}).fetchall()[0][0])
 
 
 def _constants(tree) -> set[str]:

@@ -1,0 +1,38 @@
+"""A cluster master URL: `sqlrec run --engine spark --spark-master local-cluster[...]` publishes DuckDB's outputs.
+
+Its own module, so that the test runner's workers can take it beside tests/test_spark.py (each runs for minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sqlrec
+
+from conftest import generated_world, project_on
+from test_spark import assert_same_outputs, spark_version  # noqa: E402 (test_spark skips without Java)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return generated_world(tmp_path_factory, users=400, items=120, events=8_000, seed=11)
+
+
+def test_a_cluster_master_url_runs_on_separate_executor_processes(world, tmp_path):
+    """local-cluster[2,1,1024] starts two executor JVMs beside the driver, as a standalone cluster does: they read
+    the handed-over inputs and write the stage and output Parquet themselves."""
+    folder = project_on(world, tmp_path / "p")
+    sqlrec.run(folder, progress=False, overrides={"output.path": str(tmp_path / "duck")})
+    master = "local-cluster[2,1,1024]"
+    done = subprocess.run([sys.executable, "-m", "sqlrec", "run", "-p", str(folder), "--engine", "spark",
+                           "--spark-master", master, "--no-progress", "-q"], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((folder / "out" / "current" / "run_manifest.json").read_text())
+    assert manifest["engine"] == {"name": "spark", "spark": spark_version(), "master": master}
+    assert "recommendations" in assert_same_outputs(tmp_path / "duck", folder / "out")
