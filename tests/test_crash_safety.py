@@ -94,7 +94,7 @@ def test_runs_killed_at_random_moments_never_break_the_published_outputs(world, 
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
 
 
-def test_ctrl_c_stops_a_run_within_two_seconds_and_publishes_nothing(tmp_path):
+def test_ctrl_c_and_sigterm_stop_a_run_within_two_seconds_say_so_and_publish_nothing(tmp_path):
     world = tmp_path / "big"
     generate(world, WorldSize(users=20_000, items=2_000, events=400_000, seed=3))
     root = tmp_path / "p"
@@ -104,20 +104,22 @@ def test_ctrl_c_stops_a_run_within_two_seconds_and_publishes_nothing(tmp_path):
     before = _published(root / "out")
     current = os.readlink(root / "out" / "current")
     stopped = []
-    for delay in (1.0, 2.5, 4.0):
-        child = subprocess.Popen(_run_command(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for delay, sent_signal in ((1.0, signal.SIGINT), (2.5, signal.SIGTERM), (4.0, signal.SIGINT)):
+        child = subprocess.Popen(_run_command(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         assert child.poll() is None, "the run ended before it could be interrupted"
-        child.send_signal(signal.SIGINT)
+        child.send_signal(sent_signal)
         sent = time.monotonic()
-        child.wait(timeout=30)
+        _out, err = child.communicate(timeout=30)
         stopped.append(time.monotonic() - sent)
-        assert child.returncode != 0
-        child.stderr.close()
+        # as shells expect: 128 + the signal, and one line saying what happened (no traceback, no "internal error")
+        assert child.returncode == 128 + sent_signal, (child.returncode, err)
+        what = "interrupted (Ctrl-C)" if sent_signal == signal.SIGINT else "stopped by SIGTERM"
+        assert err.splitlines() == [f"sqlrec: {what}: nothing was published, the last outputs are unchanged"], err
         assert os.readlink(root / "out" / "current") == current
         assert _published(root / "out") == before
         assert not (root / "out" / ".staging").exists() or not any((root / "out" / ".staging").iterdir())
-    print(f"\nCtrl-C to exit: {', '.join(f'{s:.2f} s' for s in stopped)}")
+    print(f"\nCtrl-C / SIGTERM to exit: {', '.join(f'{s:.2f} s' for s in stopped)}")
     assert max(stopped) < 2.0, stopped
 
 

@@ -1,6 +1,7 @@
 """The `sqlrec` command: thin wrappers over the Python API, one error handler for all of them.
 
-Exit codes: 0 ok, 1 internal error (a bug), 2 usage/config, 3 data, 4 runtime, 5 lock (see sqlrec.errors).
+Exit codes: 0 ok, 1 internal error (a bug), 2 usage/config, 3 data, 4 runtime, 5 lock, 130 Ctrl-C, 141 closed
+output pipe, 143 SIGTERM (see sqlrec.errors).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import csv
 import io
 import json
 import math
+import os
+import signal
 import sys
 import tomllib
 import traceback
@@ -17,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import interrupts
 from .config import CONFIG_FILE
-from .errors import EXIT_INTERNAL, SqlrecError
+from .errors import EXIT_CLOSED_PIPE, EXIT_INTERNAL, SqlrecError
+from .terminal import printable, printable_lines
 
 if TYPE_CHECKING:
     from .lookups import Rows
@@ -49,26 +54,54 @@ def _example(*lines: str):
 
 
 class _Cli(click.Group):
-    """Turns every SqlrecError into one red line and a hint (a traceback only with --debug)."""
+    """Turns every SqlrecError into one red line and a hint (a traceback only with --debug); Ctrl-C and SIGTERM into
+    one line and 128 + the signal; a closed output pipe into a quiet exit."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except SqlrecError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                traceback.print_exc()
-            click.secho(f"Error: {exc.message}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.exceptions.Exit:
             raise
-        except Exception as exc:  # a bug: say so plainly
-            if ctx.obj and ctx.obj.get("debug"):
+        except BrokenPipeError:  # the reader went away (`sqlrec ls | head`): stop quietly, as shell tools do
+            _silence_stdout()
+            ctx.exit(EXIT_CLOSED_PIPE)
+        except BaseException as exc:
+            debug = bool(ctx.obj and ctx.obj.get("debug"))
+            signum = interrupts.received()
+            if signum is None and isinstance(exc, KeyboardInterrupt):
+                signum = signal.SIGINT  # not through interrupts.install(): a test's runner, say
+            if signum is not None:  # whatever the signal broke (a query, a stage) is not the news
+                if debug:
+                    traceback.print_exc()
+                newline = "\n" if sys.stderr.isatty() else ""  # after the ^C and any progress line
+                click.secho(f"{newline}sqlrec: {interrupts.message(signum)}", fg="red", err=True)
+                ctx.exit(interrupts.exit_code(signum))
+            if isinstance(exc, (click.ClickException, click.Abort)) or not isinstance(exc, Exception):
+                raise
+            if debug:
                 traceback.print_exc()
-            click.secho(f"Error: internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            if isinstance(exc, SqlrecError):
+                # messages quote the data (an example row): its control characters are shown, not obeyed
+                click.secho(f"Error: {printable_lines(exc.message)}", fg="red", err=True)
+                if exc.hint:
+                    click.echo(f"Hint: {printable_lines(exc.hint)}", err=True)
+                ctx.exit(exc.exit_code)
+            # a bug: say so plainly
+            click.secho(f"Error: internal error: {type(exc).__name__}: {printable_lines(str(exc))}", fg="red",
+                        err=True)
             click.echo("Hint: rerun with `sqlrec --debug ...` and report the traceback", err=True)
             ctx.exit(EXIT_INTERNAL)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing what is left at exit does not fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's runner)
+        pass
+    finally:
+        os.close(devnull)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +113,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Exit codes: 0 ok, 1 internal error, 2 usage or configuration error,
-                3 data error, 4 runtime error, 5 another run holds the lock.
+                3 data error, 4 runtime error, 5 another run holds the lock,
+                130 interrupted (Ctrl-C), 141 the output pipe closed,
+                143 stopped by SIGTERM.
     """
     ctx.ensure_object(dict)["debug"] = debug
 
@@ -188,7 +223,7 @@ def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
 
 def _report_notes(message: str) -> None:
     if message.startswith("input "):  # what the input checks dropped or noticed; stage timings go in the summary
-        click.echo(f"  {message}", err=True)
+        click.echo(f"  {printable_lines(message)}", err=True)
 
 
 def _print_summary(result: RunResult, quiet: bool) -> None:
@@ -219,7 +254,8 @@ def _print_summary(result: RunResult, quiet: bool) -> None:
 
 def _format_rows(relation) -> str:
     columns = relation.columns
-    rows = [["n/a" if v is None else str(v) for v in row] for row in relation.fetchall()]  # NULL: not measurable
+    rows = [["n/a" if v is None else printable(str(v)) for v in row]  # NULL: not measurable
+            for row in relation.fetchall()]
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
     lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
@@ -263,7 +299,7 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
     for name, report in reports.items():
         click.echo(f"input {name}: {report.rows_read:,} rows read from {report.files} file(s), {report.rows:,} kept")
         for note in report.notes:
-            click.echo(f"  {note}")
+            click.echo(f"  {printable_lines(note)}")
     click.echo("OK: every input passed its checks")
 
 
@@ -431,11 +467,12 @@ def explain(user: str, item: str, fmt: str, project: Path | None) -> None:
         _emit_rows(list(rows[0]) if rows else ["user_id", "item_id", "rank", "source", "reason"], rows, fmt)
         return
     named = f" {title}" + (f" [{category}]" if category else "") if title else ""
-    click.echo(f"user {found.user_id}, item {found.item_id}{named}: rank {found.rank}, from {found.source}")
-    click.echo(f"  {found.reason}")
+    click.echo(printable(f"user {found.user_id}, item {found.item_id}{named}: rank {found.rank}, "
+                         f"from {found.source}"))
+    click.echo(f"  {printable(str(found.reason))}")
     for c in found.contributors:
         name = f"{c['contributor']} ({c['title']})" if c["title"] else c["contributor"]
-        click.echo(f"  {c['share']:6.1%}  {c['kind']:<10} {name}  [{c['source']}]")
+        click.echo(f"  {c['share']:6.1%}  {c['kind']:<10} {printable(str(name))}  [{c['source']}]")
 
 
 def _config(project: Path | None):
@@ -455,7 +492,7 @@ def _emit_rows(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> None
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        click.echo(out.getvalue(), nl=False)
+        click.echo(out.getvalue(), nl=False, color=True)  # color=True: the data's escape codes are kept, exactly
     else:
         click.echo(_text_table(columns, rows))
 
@@ -465,7 +502,7 @@ def _text_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
     def shown(v: Any) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return ""
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else printable(str(v))
     cells = [[shown(r[c]) for c in columns] for r in rows]
     numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in rows) for c in columns]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
@@ -523,6 +560,7 @@ for _command in cli.commands.values():
 
 
 def main() -> None:
+    interrupts.install()
     try:
         cli.main(prog_name="sqlrec", standalone_mode=True)
     except SystemExit as exc:

@@ -45,7 +45,8 @@ def reference() -> str:
 def commands_section() -> str:
     from .cli import cli
     lines = ["## Commands", "", "Every command takes `-h` / `--help`. Exit codes: 0 ok, 1 internal error, 2 usage or "
-             "configuration, 3 data, 4 runtime or output check, 5 another run holds the lock.", ""]
+             "configuration, 3 data, 4 runtime or output check, 5 another run holds the lock, 130 interrupted (Ctrl-C), "
+             "141 the output pipe closed, 143 stopped by SIGTERM.", ""]
     for name in sorted(cli.commands):
         command = cli.commands[name]
         with click.Context(command, info_name=f"sqlrec {name}") as ctx:

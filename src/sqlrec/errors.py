@@ -7,6 +7,9 @@ Exit codes (documented in the README):
     3  data error (an input is missing, unreadable or fails a check)
     4  runtime error (a stage failed while running, an output failed its checks)
     5  another run holds the project's lock
+  130  interrupted by Ctrl-C (SIGINT): nothing was published unless the message names the run (sqlrec.interrupts)
+  141  the output pipe closed (`sqlrec ls | head`): the command stops quietly
+  143  stopped by SIGTERM, as Ctrl-C
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ EXIT_CONFIG = 2
 EXIT_DATA = 3
 EXIT_RUNTIME = 4
 EXIT_LOCK = 5
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as a shell tool killed by a closed pipe
 
 
 class SqlrecError(Exception):

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlglot import exp
 
+from . import interrupts
 from .checks import check_unique_arrow
 from .contract import OutputContract
 from .errors import LockError, StageRunError
@@ -117,13 +118,15 @@ class OutputStore:
         runs = self.root / RUNS
         runs.mkdir(exist_ok=True)
         final = runs / run_id
-        os.rename(staging / "publish", final)  # same file system: atomic, and nobody reads runs/<new id> yet
-        link = self.root / f".tmp-current-{run_id}"
-        link.unlink(missing_ok=True)
-        os.symlink(Path(RUNS) / run_id, link)
-        os.replace(link, self.current)
-        os.replace(staging / SNAPSHOT, self.snapshot)
-        _fsync_dir(self.root)
+        with interrupts.deferred():  # Ctrl-C or SIGTERM here waits until both are switched
+            os.rename(staging / "publish", final)  # same file system: atomic, and nobody reads runs/<new id> yet
+            link = self.root / f".tmp-current-{run_id}"
+            link.unlink(missing_ok=True)
+            os.symlink(Path(RUNS) / run_id, link)
+            os.replace(link, self.current)
+            os.replace(staging / SNAPSHOT, self.snapshot)
+            _fsync_dir(self.root)
+            interrupts.note_published(run_id)
         shutil.rmtree(staging, ignore_errors=True)
         self._prune(runs, keep=run_id)
         return final
