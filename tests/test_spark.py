@@ -116,16 +116,28 @@ def demo(tmp_path_factory) -> Path:
 
 
 def test_the_demo_publishes_the_same_tables_on_both_engines(demo, spark, tmp_path):
+    """`sqlrec run --engine spark` on the command line (the module's session is active, so the command uses it
+    rather than starting a second JVM) publishes the tables `sqlrec.run` publishes on DuckDB."""
     overrides = {**OPTIONAL_OUTPUTS, "output.path": str(tmp_path / "duck")}
     on_duckdb = sqlrec.run(demo, overrides=overrides, progress=False)
-    on_spark = sqlrec.run(demo, overrides={**overrides, "output.path": str(tmp_path / "spark")}, progress=False,
-                          spark=spark)
-    assert on_spark.manifest["engine"]["name"] == "spark" and on_duckdb.manifest["engine"]["name"] == "duckdb"
+    settings = [item for key, value in OPTIONAL_OUTPUTS.items() for item in ("--set", f"{key}={str(value).lower()}")]
+    result = CliRunner().invoke(cli, ["run", "-p", str(demo), "--engine", "spark", "--no-progress", *settings,
+                                      "--set", f"output.path={tmp_path / 'spark'}"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "spark" / "current" / "run_manifest.json").read_text())
+    assert manifest["engine"]["name"] == "spark" and manifest["engine"]["master"].startswith("local")
+    assert on_duckdb.manifest["engine"]["name"] == "duckdb"
+    assert manifest["refresh"] == {"incremental": False, "reason": "the Spark engine always rebuilds in full",
+                                   "new_files": []}
     tables = assert_same_outputs(tmp_path / "duck", tmp_path / "spark")
     assert {"recommendations", "similar_items", "explanations", "item_factors", "popular_items"} <= set(tables)
     # the snapshot a BI tool opens reads the Spark run's Parquet like DuckDB's
-    assert on_spark.relation("recommendations").count("*").fetchall()[0][0] == \
-        on_duckdb.relation("recommendations").count("*").fetchall()[0][0] > 0
+    con = duckdb.connect(str(tmp_path / "spark" / "sqlrec.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM recommendations").fetchone()[0] == \
+            on_duckdb.relation("recommendations").count("*").fetchall()[0][0] > 0
+    finally:
+        con.close()
 
 
 def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark, tmp_path):
@@ -142,18 +154,6 @@ def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark,
     metrics = pq.read_table(_published(duck)["metrics"])
     assert sorted(set(metrics.column("model").to_pylist())) == models
     assert max(metrics.column("ndcg").to_pylist()) > 0
-
-
-def test_sqlrec_run_engine_spark_on_the_command_line(world, spark, tmp_path):
-    # the module's session is active, so the command uses it rather than starting a second JVM
-    folder = project_on(world, tmp_path / "p")
-    result = CliRunner().invoke(cli, ["run", "-p", str(folder), "--engine", "spark", "--no-progress",
-                                      "--set", f"output.path={tmp_path / 'out'}"])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "out" / "current" / "run_manifest.json").read_text())
-    assert manifest["engine"]["name"] == "spark" and manifest["engine"]["master"].startswith("local")
-    assert manifest["refresh"] == {"incremental": False, "reason": "the Spark engine always rebuilds in full",
-                                   "new_files": []}
 
 
 def test_a_python_stage_past_the_collect_limit_fails_and_keeps_the_last_outputs(demo, spark, tmp_path):
