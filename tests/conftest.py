@@ -76,19 +76,6 @@ class Project:
         return self.root / "out"
 
 
-#: The longest modules, longest first (measured with --durations): the workers start with them, so that no worker
-#: starts a long module when the others are nearly done. pyproject's --no-loadscope-reorder keeps this order (xdist
-#: would otherwise order modules by their number of tests).
-LONGEST_MODULES = ["test_spark.py", "test_spark_cluster.py", "test_spark_inputs.py", "test_crash_safety.py",
-                   "test_real_data_commands.py", "test_real_data.py", "test_resources.py", "test_injection.py",
-                   "test_experiments.py", "test_reliability.py", "test_readme_figures.py"]
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
-
-
 @pytest.fixture(scope="module")
 def spark():
     """A local Spark session for one test module (the Spark test modules skip themselves without Java)."""
