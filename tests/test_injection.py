@@ -203,9 +203,9 @@ def test_hostile_filters_are_refused_or_stay_one_condition(world, tmp_path, valu
         f'path = "{world / "events.parquet"}"',
         f'path = "{world / "events.parquet"}"\nfilter = {json.dumps(value, ensure_ascii=False)}'))
     try:
-        sqlrec.check(root)
-    except (ConfigError, DataError):
-        pass  # refused, by name
+        sqlrec.check(root)  # accepted: then it was one condition that read nothing else
+    except ConfigError as exc:  # refused before anything runs, naming the setting (any other error fails the test)
+        assert "`inputs.events.filter`" in exc.message, exc.message
     assert not Path("/tmp/sqlrec_pwned.csv").exists()
 
 
