@@ -39,11 +39,11 @@ def test_settings_come_from_config(engine):
 
 def test_configuration_is_locked_and_files_outside_are_unreachable(engine, tmp_path):
     eng, _project = engine
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(duckdb.InvalidInputException, match="the configuration has been locked"):
         eng.con.execute("SET enable_external_access = true")
     outside = tmp_path / "secret.csv"
     outside.write_text("a\n1\n")
-    with pytest.raises(duckdb.Error):
+    with pytest.raises(duckdb.PermissionException, match=f'Cannot access file "{outside}"'):
         eng.con.execute("SELECT * FROM read_csv($p)", {"p": str(outside)}).fetchall()
 
 
