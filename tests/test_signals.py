@@ -1,5 +1,6 @@
-"""Signals and pipes as shells expect: a closed output pipe ends quietly with 141; a signal that comes while a run
-switches its outputs waits until both `current` and the snapshot are switched. (Ctrl-C and SIGTERM on a real run:
+"""Signals, pipes and the switch of a publish: a closed output pipe ends quietly with 141; a signal that comes while
+a run switches its outputs waits until `current` and the snapshot are both switched; a failure injected at each step
+of the switch leaves `current` on a complete run; the switch is fsynced. (Ctrl-C and SIGTERM on a real run:
 tests/test_crash_safety.py.)"""
 
 from __future__ import annotations
@@ -69,3 +70,55 @@ def test_a_signal_during_the_switch_waits_until_current_and_the_snapshot_are_bot
     assert interrupts.received() == sent_signal and interrupts.published_run() == "r2"
     assert "after run r2 was published" in interrupts.message(sent_signal)
     assert interrupts.exit_code(sent_signal) == 128 + sent_signal
+
+
+# -- a failure at each step of the switch ------------------------------------------------------------------------
+
+SWITCH_STEPS = ["rename", "symlink", "replace"]  # moving the run in, making the new link, switching `current`
+
+
+@pytest.mark.parametrize("step", SWITCH_STEPS)
+def test_a_failure_at_each_step_of_the_switch_leaves_current_on_a_complete_run(tmp_path, monkeypatch, step):
+    """A deterministic fault at each step before `current` points at the new run: `current` stays on the last run,
+    whole, and the next publish succeeds. (Switching `current` before the run folder is moved in fails here.)"""
+    store = OutputStore(tmp_path / "out", keep_runs=3)
+    with store.lock():
+        store.commit("r1", _staged(store, "r1"))
+    real = getattr(os, step)
+
+    def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device (injected)")
+
+    monkeypatch.setattr(os, step, failing)
+    with store.lock(), pytest.raises(OSError, match="injected"):
+        store.commit("r2", _staged(store, "r2"))
+    monkeypatch.setattr(os, step, real)
+    assert store.current_run() == "r1"
+    assert (store.current / "marker").read_text() == "r1"  # resolves, to a complete run
+    assert store.snapshot.read_text() == "snapshot of r1"
+    with store.lock():  # the next run cleans up what the failed one left and publishes
+        store.commit("r3", _staged(store, "r3"))
+    assert (store.current / "marker").read_text() == "r3" and store.snapshot.read_text() == "snapshot of r3"
+
+
+def test_the_switch_is_made_durable_after_both_renames(tmp_path, monkeypatch):
+    """The output folder is fsynced after `current` and the snapshot are switched, so that a power cut cannot undo
+    the switch after the run said it published. (Removing the fsync fails here.)"""
+    store = OutputStore(tmp_path / "out", keep_runs=3)
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def replace(source, target):
+        events.append(("replace", os.path.basename(target)))
+        return real_replace(source, target)
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    with store.lock():
+        store.commit("r1", _staged(store, "r1"))
+    last_switch = max(i for i, e in enumerate(events) if e[0] == "replace" and e[1] in ("current", SNAPSHOT))
+    assert ("fsync", str(store.root)) in events[last_switch + 1:], events
