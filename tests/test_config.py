@@ -117,3 +117,15 @@ def test_schema_documents_every_key():
 def test_memory_limit_must_be_a_size(project):
     message = _error(project, '[inputs.events]\npath = "data/events.parquet"\n[engine]\nmemory_limit = "8 gigs"\n')
     assert "`engine.memory_limit` must be a size such as \"8GB\"" in message and "'8 gigs'" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", '"10"', "true"])
+def test_vars_k_must_be_a_whole_number_of_at_least_1_before_any_input_is_read(tmp_path, value):
+    # the events file does not exist: the error is about k, so the config was refused before any input was read
+    (tmp_path / "sqlrec.toml").write_text(f'[inputs.events]\npath = "missing.parquet"\n[vars]\nk = {value}\n')
+    with pytest.raises(ConfigError, match=r"`vars.k` must be a whole number of at least 1"):
+        sqlrec.run(tmp_path, progress=False)
+    (tmp_path / "sqlrec.toml").write_text('[inputs.events]\npath = "missing.parquet"\n[experiments.e]\ncontrol = "A"\n'
+                                          f'[experiments.e.variants.A]\n[experiments.e.variants.B]\nvars = {{ k = {value} }}\n')
+    with pytest.raises(ConfigError, match=r"`experiments.e.variants.B.vars.k` must be a whole number"):
+        sqlrec.validate(tmp_path)

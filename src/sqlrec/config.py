@@ -461,6 +461,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     for name, value in vars_.items():
         _check_name(name, f"vars.{name}", where)
         _check_var_value(value, f"vars.{name}", where)
+        _check_whole_number_var(name, value, f"vars.{name}", where)
 
     if evaluation["models"] is None:
         evaluation["models"] = default_models(vars_)
@@ -587,6 +588,7 @@ def _experiment(name: str, raw: Any, evaluation: Mapping[str, Any], where: str) 
         for var_name, value in v["vars"].items():
             _check_name(var_name, f"{vkey}.vars.{var_name}", where)
             _check_var_value(value, f"{vkey}.vars.{var_name}", where)
+            _check_whole_number_var(var_name, value, f"{vkey}.vars.{var_name}", where)
         variants.append(Variant(name=vname, traffic=float(v["traffic"]), description=v["description"],
                                 vars=MappingProxyType(dict(v["vars"])), explore_slots=v["explore_slots"]))
     names = [v.name for v in variants]
@@ -760,6 +762,17 @@ def _check_name(name: str, key: str, where: str) -> None:
     if not NAME_RE.match(name):
         raise ConfigError(f"{where}: `{key}`: {name!r} is not a valid name",
                           hint="use lower-case letters, digits and underscores, starting with a letter")
+
+
+#: Vars that must be whole numbers, with their least value: checked with the config, before any input is read.
+WHOLE_NUMBER_VARS = {"k": 1}  # the length of each list
+
+
+def _check_whole_number_var(name: str, value: Any, key: str, where: str) -> None:
+    least = WHOLE_NUMBER_VARS.get(name)
+    if least is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+        raise ConfigError(f"{where}: `{key}` must be a whole number of at least {least}, not {value!r}",
+                          hint=f"e.g. {key.rsplit('.', 1)[-1]} = 10")
 
 
 def _check_var_value(value: Any, key: str, where: str, nested: bool = True) -> None:
