@@ -8,19 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 import sqlrec
 
-from conftest import generated_world, project_on
-from test_spark import assert_same_outputs, spark_version  # noqa: E402 (test_spark skips without Java)
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    return generated_world(tmp_path_factory, users=400, items=120, events=8_000, seed=11)
+from conftest import project_on
+# test_spark's world fixture (the same generated world) and its comparison; test_spark skips without Java
+from test_spark import assert_same_outputs, spark_version, world  # noqa: F401
 
 
 def test_a_cluster_master_url_runs_on_separate_executor_processes(world, tmp_path):
