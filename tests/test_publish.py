@@ -103,12 +103,32 @@ def test_declared_columns_are_checked(project):
         sqlrec.run(project.root, progress=False)
 
 
+def _grace(project, seconds: float) -> None:
+    project.config.write_text(project.config.read_text().replace("[output]\n", f"[output]\ngrace_seconds = {seconds}\n"))
+
+
 def test_second_run_switches_current_and_prunes_old_runs(make_project):
     project = make_project(keep_runs=2)
+    _grace(project, 0)
     ids = [sqlrec.run(project.root, progress=False).run_id for _ in range(3)]
     assert sorted(p.name for p in (project.out / "runs").iterdir()) == ids[1:]
     assert os.readlink(project.out / "current") == f"runs/{ids[-1]}"
     assert snapshot_run_id(project.out / "sqlrec.duckdb") == ids[-1]
+    assert os.readlink(project.out / "sqlrec.duckdb") == "current/sqlrec.duckdb"  # switches with `current`
+
+
+def test_a_run_that_stopped_being_current_is_kept_for_the_grace_period(make_project):
+    """keep_runs = 1: the run a publish replaced stays (a reader that resolved `current` before it may still read
+    it) until grace_seconds after it was replaced, and is pruned by the first publish after that."""
+    project = make_project(keep_runs=1)
+    _grace(project, 3)
+    first = sqlrec.run(project.root, progress=False).run_id
+    second = sqlrec.run(project.root, progress=False).run_id
+    assert sorted(p.name for p in (project.out / "runs").iterdir()) == [first, second]
+    time.sleep(3.5)
+    third = sqlrec.run(project.root, progress=False).run_id
+    # `first` was replaced more than 3 s ago; `second` only just now
+    assert sorted(p.name for p in (project.out / "runs").iterdir()) == [second, third]
 
 
 def test_result_of_an_earlier_run_stays_pinned_to_it(project):

@@ -74,7 +74,7 @@ def test_a_full_output_disk_fails_clearly_and_keeps_the_last_outputs(world, tmp_
     try:
         root = _project(world, tmp_path / "p")
         (root / "sqlrec.toml").write_text((root / "sqlrec.toml").read_text().replace(
-            'path = "out"', f'path = "{disk / "out"}"\nkeep_runs = 1'))
+            'path = "out"', f'path = "{disk / "out"}"\nkeep_runs = 1\ngrace_seconds = 0'))
         sqlrec.run(root, progress=False, vars={"k": 2})
         before = tree_digest(disk / "out")
         filler = disk / "filler"

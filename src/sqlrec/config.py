@@ -129,6 +129,9 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     "output": {
         "path": Key((str,), "output", "Folder for published runs, `current/` and the `sqlrec.duckdb` snapshot."),
         "keep_runs": Key((int,), 5, "How many published runs to keep; older ones are pruned."),
+        "grace_seconds": Key((int, float), 600, "A run beyond `keep_runs` is pruned only this long after it stopped "
+                             "being current (and never while a client has its snapshot open), so that readers "
+                             "that resolved `current` before a publish can finish."),
         "contract": Key((str,), "sqlrec.contract.json", "File recording the columns and types of every published "
                         "table; a publish that would change them fails unless run with --update-contract. \"\" "
                         "turns the check off."),
@@ -284,6 +287,7 @@ class EngineSpec:
 class OutputSpec:
     path: str = "output"
     keep_runs: int = 5
+    grace_seconds: float = 600
     contract: str = "sqlrec.contract.json"
     incremental: bool = True
 
@@ -433,6 +437,8 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     engine = _section(data.get("engine", {}), SCHEMA["engine"], "engine", where)
     if output["keep_runs"] < 1:
         raise ConfigError(f"{where}: `output.keep_runs` must be at least 1, got {output['keep_runs']}")
+    if output["grace_seconds"] < 0:
+        raise ConfigError(f"{where}: `output.grace_seconds` must be 0 or more, got {output['grace_seconds']}")
     for key, value in engine["spark_conf"].items():
         if not isinstance(value, (str, int, float, bool)):
             raise ConfigError(f"{where}: `engine.spark_conf.{key}` must be a string, number or boolean, got "

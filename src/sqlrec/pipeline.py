@@ -27,7 +27,7 @@ from .plan import Plan, PlannedStage, build_plan
 from .sql_lint import to_dialect
 from .project import Project, load_project
 from . import refresh
-from .layout import current_run_dir, table_path
+from .layout import SNAPSHOT, current_run_dir, table_path
 from .publish import OutputStore, build_snapshot, new_run_id, publishing_errors, write_manifest
 from .result import RunResult
 
@@ -52,8 +52,10 @@ def run_project(config: Config, report: Reporter | None = None, show_progress: b
     sql = stage_sql(plan, config.engine.name)  # a stage the engine cannot run fails before any data is read
     inputs = resolve(config)  # every declared input is checked, also those no stage reads yet
     root = config.output_dir / EVALUATION_FOLDER if mode == "evaluate" else config.output_dir
-    store = OutputStore(root, config.output.keep_runs)
+    store = OutputStore(root, config.output.keep_runs, config.output.grace_seconds)
     with store.lock():
+        for finding in store.findings:
+            report(f"output: {finding}")
         run_id = new_run_id()
         staging = store.staging(run_id)
         try:
@@ -133,6 +135,8 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[s
     manifest["mode"] = mode
     manifest["engine"] = {"name": config.engine.name, **({"spark": engine.version, "master": engine.master}
                                                          if on_spark else {})}
+    if store.findings:
+        manifest["client_findings"] = store.findings
     if sanity:
         manifest["output_checks"] = {RECOMMENDATIONS: sanity}
     if mode == "run":
@@ -140,7 +144,7 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[s
                                "new_files": list(update.new_files) if update else []}
     with publishing_errors(store.root):
         write_manifest(publish_dir, manifest)
-        build_snapshot(staging / "sqlrec.duckdb", publish_dir, published, manifest)
+        build_snapshot(publish_dir / SNAPSHOT, publish_dir, published, manifest)
         run_dir = store.commit(run_id, staging)
     if new_contract is not None:
         contract.save(new_contract)

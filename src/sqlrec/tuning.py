@@ -129,4 +129,4 @@ def _publish(config: Config, table: pa.Table, best: Mapping, metric: str, k: int
                    "validation_split": dict(validation), "best": best}}
     best_file = json.dumps({"metric": metric, "k": k, "best": best}, indent=2, sort_keys=True) + "\n"
     return publish_tables(config.output_dir / TUNING_FOLDER, config.output.keep_runs, [(RESULTS, table)], manifest,
-                          {BEST_FILE: best_file}, config.contract)
+                          {BEST_FILE: best_file}, config.contract, config.output.grace_seconds)

@@ -458,4 +458,4 @@ def _publish(config: Config, spec: ExperimentSpec, out: Mapping[str, pa.Table], 
     return publish_tables(config.output_dir / EXPERIMENTS_FOLDER / spec.name, config.output.keep_runs,
                           [(t, out[t.name]) for t in tables.ALL if t.name in out], manifest,
                           {"experiment.json": json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"},
-                          config.contract)
+                          config.contract, config.output.grace_seconds)
