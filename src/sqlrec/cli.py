@@ -207,7 +207,7 @@ def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
     Outside any project (no sqlrec.toml here and no --project), runs the demo.
     """
     progress = not no_progress
-    report = None if quiet else _report_notes
+    report = _report_findings if quiet else _report_notes
     if demo or (project is None and not (Path(".") / CONFIG_FILE).exists()):
         if not demo and not quiet:
             click.echo(f"No {CONFIG_FILE} here: running the built-in demo project in {demo_dir}/")
@@ -222,7 +222,13 @@ def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...],
 
 
 def _report_notes(message: str) -> None:
-    if message.startswith("input "):  # what the input checks dropped or noticed; stage timings go in the summary
+    # what the input checks dropped or noticed, and what clients left in the outputs; stage timings go in the summary
+    if message.startswith(("input ", "output: ")):
+        click.echo(f"  {printable_lines(message)}", err=True)
+
+
+def _report_findings(message: str) -> None:
+    if message.startswith("output: "):  # even with --quiet: a scheduled job's log should show it
         click.echo(f"  {printable_lines(message)}", err=True)
 
 
