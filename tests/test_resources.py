@@ -65,7 +65,8 @@ def _mount_tmpfs(target: Path, size: str) -> bool:
     return done.returncode == 0
 
 
-def test_a_full_output_disk_fails_clearly_and_keeps_the_last_outputs(world, tmp_path):
+@pytest.mark.parametrize("room", [30_000, 1_500_000, 3_000_000])  # fills at: Parquet, refresh state, snapshot
+def test_a_full_output_disk_fails_clearly_and_keeps_the_last_outputs(world, tmp_path, room):
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, "64m"):
         if os.environ.get("CI"):  # CI runs as root: there the test must run, not skip
@@ -79,10 +80,13 @@ def test_a_full_output_disk_fails_clearly_and_keeps_the_last_outputs(world, tmp_
         before = tree_digest(disk / "out")
         filler = disk / "filler"
         with open(filler, "wb") as handle:  # leave less room than the next run needs
-            handle.write(b"\0" * (shutil.disk_usage(disk).free - 200_000))
+            handle.write(b"\0" * (shutil.disk_usage(disk).free - room))
         with pytest.raises(StageRunError) as info:
             sqlrec.run(root, progress=False, vars={"k": 2})
-        assert "space" in (info.value.message + info.value.hint).lower()
+        print(f"\n{room} bytes left: {info.value.message}\n  hint: {info.value.hint}")
+        # the hint names the disk that filled (the output's, not the spill folder's, which has room)
+        assert f"the disk holding {disk / 'out'}" in info.value.hint and "spill" not in info.value.hint
+        assert "free of 67.1 MB" in info.value.hint  # the 64 MiB tmpfs
         assert tree_digest(disk / "out") == before
         filler.unlink()
         assert sqlrec.run(root, progress=False, vars={"k": 2}).run_id  # room again: the next run just works

@@ -126,7 +126,8 @@ def _run_in_staging(config: Config, project: Project, plan: Plan, sql: Mapping[s
         for stage in published:
             engine.copy_to_parquet(stage.name, table_path(publish_dir, stage.name), stage.header.row_order)
         if key is not None:
-            refresh.save_state(engine, publish_dir, key, fingerprints, config.root)
+            with publishing_errors(store.root):
+                refresh.save_state(engine, publish_dir, key, fingerprints, config.root)
     finally:
         engine.close()
     contract = config.contract

@@ -44,6 +44,7 @@ from sqlglot import exp
 from . import interrupts
 from .checks import check_unique_arrow
 from .contract import OutputContract
+from .disks import full_disk_hint, is_disk_full
 from .errors import LockError, StageRunError
 from .layout import CURRENT, MANIFEST, RUNS, SNAPSHOT, STAGING, current_run_dir, table_path
 from .project import Stage
@@ -254,8 +255,8 @@ def publishing_errors(root: Path):
         yield
     except (OSError, duckdb.Error) as exc:
         raise StageRunError(f"cannot publish to {root}: {str(exc).strip().splitlines()[0]}",
-                            hint=f"free disk space in {root} (or make it writable); the last published outputs "
-                                 "are untouched") from None
+                            hint=full_disk_hint(root, "[output] path") if is_disk_full(exc) else
+                            f"make {root} writable; the last published outputs are untouched") from None
 
 
 def new_run_id() -> str:
@@ -278,12 +279,14 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
             for stage, table in tables:
                 check_unique_arrow(stage, table)
                 path = table_path(publish, stage.name)
-                path.parent.mkdir(parents=True)
-                pq.write_table(table, path)
+                with publishing_errors(root):
+                    path.parent.mkdir(parents=True)
+                    pq.write_table(table, path)
             new_contract = contract.check({s.name: table_path(publish, s.name) for s, _ in tables}) if contract \
                 else None
-            for name, text in (files or {}).items():
-                (publish / name).write_text(text)
+            with publishing_errors(root):
+                for name, text in (files or {}).items():
+                    (publish / name).write_text(text)
             full = {"inputs": {}, "stages": [], **manifest, "run_id": run_id,
                     "finished_at": datetime.now(timezone.utc).isoformat(),
                     "published": [stage.name for stage, _ in tables]}

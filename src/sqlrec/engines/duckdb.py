@@ -20,7 +20,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from ..config import EngineSpec
+from ..disks import free_space, full_disk_hint, is_disk_full
 from ..errors import StageRunError
+from ..layout import STAGING
 from ..progress import progress_line
 from ..templating import DIALECT
 
@@ -96,8 +98,8 @@ class DuckDBEngine:
         rows = self.count(name) if kind == "TABLE" else -1
         return StageStats(rows=rows, seconds=time.perf_counter() - started)
 
-    def _resource_hint(self, exc: Exception) -> str | None:
-        return resource_hint(exc, self.spec, self.temp_directory)
+    def _resource_hint(self, exc: Exception, writing_to: Path | None = None) -> str | None:
+        return resource_hint(exc, self.spec, self.temp_directory, writing_to)
 
     def store_arrow(self, name: str, table: pa.Table) -> int:
         self.con.register("__sqlrec_arrow", table)
@@ -146,20 +148,34 @@ class DuckDBEngine:
                              {"path": str(path)})
         except duckdb.Error as exc:
             raise StageRunError(f"cannot write output {name} to {path}: {_first_line(exc)}",
-                                hint=self._resource_hint(exc) or "check that the output folder is writable and "
-                                     "has free space; the last published outputs are untouched") from None
+                                hint=self._resource_hint(exc, writing_to=path) or "check that the output folder is "
+                                     "writable and has free space; the last published outputs are untouched") \
+                from None
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def resource_hint(exc: Exception, spec: EngineSpec, temp_directory: Path | str) -> str | None:
-    """What to change when DuckDB ran out of memory or disk, rather than out of correct SQL (None otherwise)."""
+def _output_folder(path: Path) -> Path:
+    """The output folder a staged file belongs to (what the person configured), else the file's folder."""
+    return Path(*path.parts[:path.parts.index(STAGING)]) if STAGING in path.parts else path.parent
+
+
+def resource_hint(exc: Exception, spec: EngineSpec, temp_directory: Path | str,
+                  writing_to: Path | None = None) -> str | None:
+    """What to change when DuckDB ran out of memory or disk, rather than out of correct SQL (None otherwise).
+    `writing_to`: the output file being written, when there is one: a full disk is then the output's unless the
+    message names the spill folder."""
     text = str(exc)
-    if "max_temp_directory_size" in text or "No space left" in text or "disk" in text.lower() and "space" in text:
-        return (f"the run needs more spill space than it may use in {temp_directory}: free disk space there, "
-                f"raise [engine] max_temp_size (now {spec.max_temp_size or 'the default'}), or point "
+    if "max_temp_directory_size" in text:
+        return (f"the run needs more spill space than it may use in {temp_directory}: raise [engine] max_temp_size "
+                f"(now {spec.max_temp_size or 'the default'}), or point [engine] temp_directory at a larger disk")
+    if is_disk_full(exc):
+        if writing_to is not None and str(temp_directory) not in text:
+            return full_disk_hint(_output_folder(writing_to), "[output] path")
+        return (f"the spill folder's disk is full: {temp_directory} ({free_space(Path(temp_directory))}): free "
+                f"space there, set [engine] max_temp_size (now {spec.max_temp_size or 'the default'}), or point "
                 "[engine] temp_directory at a larger disk")
     if "Out of Memory" in text or "memory limit" in text.lower():
         return (f"raise [engine] memory_limit (now {spec.memory_limit or 'the default, 80% of RAM'}), or "
