@@ -87,6 +87,19 @@ def _second_file(columns: dict | pa.Table) -> Callable[[Path], None]:
     return change
 
 
+def _vars(line: str) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        (root / "sqlrec.toml").write_text((root / "sqlrec.toml").read_text() + f"\n[vars]\n{line}\n")
+    return change
+
+
+def _both(*changes: Callable[[Path], None]) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        for one in changes:
+            one(root)
+    return change
+
+
 def _items(columns: dict) -> Callable[[Path], None]:
     def change(root: Path) -> None:
         _write(root, columns, "items.parquet")
@@ -189,6 +202,14 @@ CASES = [
          ("duplicates", "mean")),
     Case("var of the wrong kind", lambda root: (root / "sqlrec.toml").write_text(
         (root / "sqlrec.toml").read_text() + '\n[vars]\nk = "ten"\n'), 2, ("vars.k", "whole number")),
+    Case("text in deny_items for integer item ids", _vars('deny_items = [10, "ten"]'), 2,
+         ("vars.deny_items", "'ten'", "integer", "item_id", "write the ids as numbers")),
+    Case("a filter holding a template", _config('path = "data/events.parquet"',
+                                                'path = "data/events.parquet"\nfilter = "user_id > {{ var(\'x\') }}"'),
+         2, ("inputs.events.filter", "template")),
+    Case("deny_items wrong while the catalogue is bad too: the setting is said first", _both(
+        _vars('deny_items = ["ten"]'), _items({"item_id": pa.array([10, 11, 12, 13, 14, 14], pa.int64())})), 2,
+         ("vars.deny_items",)),
 ]
 
 

@@ -679,6 +679,12 @@ def _input(name: str, raw: Any, where: str) -> InputSpec:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"{where}: `{key}.naive_timezone` = {zone!r} is not a time zone name",
                               hint='use an IANA name such as "Europe/London" or "America/New_York"') from None
+    text = values["filter"]
+    if text is not None and ("{{" in text or "{%" in text):
+        raise ConfigError(f"{where}: `{key}.filter` = {text!r} holds a template (`{{{{ ... }}}}`), but filters "
+                          "are plain SQL over the input's columns, not rendered like stages",
+                          hint=f'write the value itself, e.g. filter = "event_type = \'purchase\'"; vars belong in '
+                               "stages, not in inputs")
     fmt_ts = values["ts_format"]
     if fmt_ts is not None and not (fmt_ts in EPOCH_UNITS or "%" in fmt_ts):
         raise ConfigError(f"{where}: `{key}.ts_format` must be a strptime format (with % codes) or one of "

@@ -72,15 +72,46 @@ def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
     Inputs named in `keep_file` keep the `__file` column saying which file each row came from."""
     reports: dict[str, InputReport] = {}
     source = engine.inputs()
+    # every input's files and settings first (schemas only), so that a wrong setting fails before any rows are read
+    columns = {name: _InputCheck(source, resolved, config, has_items=False).preflight()
+               for name, resolved in inputs.items()}
     for name in sorted(inputs, key=lambda n: (n == "events", n)):
         reports[name] = _InputCheck(source, inputs[name], config, has_items="items" in reports,
-                                    keep_file=name in keep_file).run()
+                                    keep_file=name in keep_file).run(columns[name])
     return reports
 
 
 def describe_input(engine, resolved: ResolvedInput, config: Config) -> list[str]:
     """Check that an input's files are readable and its column mapping fits; return its column names."""
     return _InputCheck(engine.inputs(), resolved, config, has_items=False).describe()
+
+
+ITEM_ID_VARS = ("deny_items", "allow_items")  # vars that hold item ids (macros/rules.sql)
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "INT", "LONG", "SHORT", "BYTE"}  # DuckDB's names, then Spark's
+
+
+def _id_kind(column_type: str) -> str | None:
+    upper = column_type.upper()
+    if upper in _INTEGER_TYPES:
+        return "integer"
+    if upper.startswith(("VARCHAR", "STRING", "TEXT")):
+        return "text"
+    return None
+
+
+def _id_kind_of_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, str):  # "42" casts to an integer id, so it fits either kind
+        return "either" if value.strip().lstrip("-").isdigit() else "text"
+    return type(value).__name__
+
+
+def json_list(values: list) -> str:
+    return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + "]"
 
 
 def _col(name: str) -> exp.Column:
@@ -152,13 +183,21 @@ class _InputCheck:
 
     def describe(self) -> list[str]:
         """Steps 1 and 2 only: the files are readable and the mapping fits. Returns the file's column names."""
-        columns = [c for c, _ in self._check_files()]
-        self._check_mapping(columns)
+        return [c for c, _ in self.preflight()]
+
+    def preflight(self) -> list[tuple[str, str]]:
+        """What can be checked from the files' schemas, reading no rows: the files are readable, the column mapping
+        fits, and the settings that name columns or ids agree with them. Returns the (name, type) columns."""
+        columns = self._check_files()
+        names = [c for c, _ in columns]
+        self._check_mapping(names)
+        self._check_slices(names)
+        self._check_item_id_vars(dict(columns))
+        self._parse_filter(dict(columns))
         return columns
 
-    def run(self) -> InputReport:
-        columns = self._check_files()
-        self._check_mapping([c for c, _ in columns])
+    def run(self, columns: list[tuple[str, str]]) -> InputReport:
+        """`columns`: what preflight() returned."""
         condition = self._parse_filter(dict(columns))
         self._load_raw(columns, condition)
         self._check_values()
@@ -242,6 +281,44 @@ class _InputCheck:
                     f"{self._where()} has no `{required}` column",
                     hint=f'map one of its columns with `{spec.key("columns")}.{required} = "<your column>"` in '
                          f"{self.config.source}; its columns are: {', '.join(columns)}")
+
+    def _check_slices(self, columns: list[str]) -> None:
+        """evaluate.slices are columns of the users input (after its column mapping)."""
+        if self.spec.name != "users":
+            return
+        names = set(self.spec.columns) | {c for c in columns if c not in self.spec.columns.values()}
+        missing = [s for s in self.config.evaluation.get("slices") or () if s not in names]
+        if missing:
+            close = difflib.get_close_matches(missing[0], sorted(names), n=1)
+            raise ConfigError(
+                f"{self.config.source}: `evaluate.slices` names `{missing[0]}`, which is not a column of "
+                f"{self._where()}" + (f"; did you mean `{close[0]}`?" if close else ""),
+                hint=f"its columns are: {', '.join(sorted(names))} (or map one with "
+                     f"`{self.spec.key('columns')}.{missing[0]} = \"<your column>\"`)")
+
+    def _check_item_id_vars(self, types: Mapping[str, str]) -> None:
+        """Item ids in vars (deny_items, allow_items) of the kind the files hold, checked from the files' schema
+        before any row is read: text compared with integer ids (or the reverse) fails in SQL mid-run."""
+        if self.spec.name not in ("events", "items"):
+            return
+        source = self.spec.columns.get("item_id", "item_id")
+        kind = _id_kind(types.get(source, ""))
+        if kind is None:
+            return
+        for name in ITEM_ID_VARS:
+            values = self.config.vars.get(name)
+            if not isinstance(values, list):
+                continue
+            wrong = next((v for v in values if _id_kind_of_value(v) not in (kind, "either")), None)
+            if wrong is None:
+                continue
+            example = next((v for v in values if _id_kind_of_value(v) in (kind, "either")), None)
+            given = " (given with --var or --set)" if f"vars.{name}" in self.config.cli_keys else ""
+            raise ConfigError(
+                f"{self.config.source}: `vars.{name}`{given} holds {wrong!r}, but item ids in {self._where()} are "
+                f"{kind} (column `{source}`, {types[source]}): it cannot be compared with them",
+                hint=(f"write the ids as text, e.g. {name} = {json_list([str(v) for v in values])}" if kind == "text" else
+                      f"write the ids as numbers, e.g. {name} = [{example if example is not None else 100003}]"))
 
     def _parse_filter(self, columns: Mapping[str, str]) -> exp.Expression | None:
         text = self.spec.filter
