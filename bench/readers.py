@@ -9,7 +9,7 @@ tenth read, and a publisher that keeps publishing (two small tables, a marker fi
 reader has made --reads reads. A read counts as mixed if its tables, marker or row counts name two publishes.
 The reader and publisher are the ones tests/test_readers.py runs (that test asserts the "resolved" row).
 
-    python bench/readers.py [--reads 5000] [--out bench/results/readers.json]
+    python bench/readers.py [--reads 5000] [--out bench/results/readers.json]   # also rewrites docs/readers.md
 """
 
 from __future__ import annotations
@@ -22,7 +22,20 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_figures import replace_block  # noqa: E402
 from test_readers import READER, _publish  # noqa: E402  (the test's reader and publisher, so both measure one thing)
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "readers.md"
+LABELS = {"resolved": "resolved run folder", "current": "paths through `current/`", "snapshot": "snapshot, read-only"}
+
+
+def render(rows: list[dict]) -> str:
+    """The docs/readers.md table of these measurements (tests/test_docs.py checks the page against the results)."""
+    lines = ["| reader | publishes | reads | errors | reads mixing two runs |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {LABELS[r['how']]} | {r['publishes']:,} | {r['reads']:,} | {r['errors']:,} | {r['mixed']:,} |"
+              for r in rows]
+    return "\n".join(lines)
 
 
 def measure(how: str, reads: int, folder: Path) -> dict:
@@ -56,7 +69,8 @@ def main() -> None:
         for error in row["first_errors"]:
             print(f"    {error.splitlines()[0]}")
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"written: {args.out}")
+    DOC.write_text(replace_block(DOC.read_text(), "readers", render(rows)))
+    print(f"written: {args.out} and the table in {DOC}")
 
 
 if __name__ == "__main__":

@@ -78,3 +78,25 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one(readme):
     assert len(commands) == 2 and "sqlrec run --demo" in commands[0] and "pytest" in commands[1]
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1].split("&& ", 1)[1] in ci.replace('"$VENV/bin/', ".venv/bin/").replace('"', "")
+
+
+@pytest.mark.parametrize("script, block", [("readers", "readers"), ("memory_limit", "memory-limit")])
+def test_the_measured_tables_of_the_readers_page_are_the_benchmarks_results(script, block):
+    """docs/readers.md shows what bench/<script>.py last measured (bench/results/<script>.json), not figures typed
+    by hand: rerunning the script rewrites both."""
+    import importlib
+    import json
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    module = importlib.import_module(script)
+    rows = json.loads((ROOT / "bench" / "results" / f"{script}.json").read_text())
+    page = (ROOT / "docs" / "readers.md").read_text()
+    shown = re.search(rf"<!-- figures:{block} -->(.*?)<!-- /figures:{block} -->", page, re.S).group(1).strip()
+    assert shown == module.render(rows), f"docs/readers.md is stale: run python bench/{script}.py"
+
+
+def test_the_reliability_section_counts_the_bad_input_cases(readme):
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_inputs import CASES
+    assert f"(`tests/test_bad_inputs.py`, {len(CASES)} cases)" in readme

@@ -143,7 +143,8 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
                     "pip install 'sqlrec[spark]' and Java 17+). tune and experiment always run on DuckDB.",
                     choices=("duckdb", "spark")),
         "threads": Key((int,), None, "DuckDB worker threads; Spark's local[n] in local mode (default: all cores)."),
-        "memory_limit": Key((str,), None, "DuckDB memory limit, e.g. \"8GB\" (default: 80% of RAM); in Spark "
+        "memory_limit": Key((str,), None, "DuckDB's memory limit, e.g. \"8GB\" (default: 80% of RAM): it bounds "
+                            "the SQL stages, not the Python stages' arrays (docs/readers.md); in Spark "
                             "local mode, the driver's memory (default: 60% of RAM)."),
         "temp_directory": Key((str,), ".sqlrec/tmp", "Where large joins spill to disk, relative to the project."),
         "max_temp_size": Key((str,), None, "The most a run may spill to temp_directory, e.g. \"50GB\" (default: "
