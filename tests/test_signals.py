@@ -120,6 +120,8 @@ def test_the_switch_is_made_durable(tmp_path, monkeypatch):
     `current` is switched, so that a power cut cannot undo the switch after the run said it published, nor leave
     `current` naming a run folder that was never written. (Removing either fsync fails here.)"""
     store = OutputStore(tmp_path / "out", keep_runs=3)
+    with store.lock():
+        store.commit("r1", _staged(store, "r1"))  # the first publish also creates the snapshot link; watch the next
     events = []
     real_replace, real_fsync = os.replace, os.fsync
 
@@ -134,7 +136,7 @@ def test_the_switch_is_made_durable(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "fsync", fsync)
     with store.lock():
-        store.commit("r1", _staged(store, "r1"))
+        store.commit("r2", _staged(store, "r2"))
     switch = events.index(("replace", "current"))
     assert ("fsync", str(store.root / "runs")) in events[:switch], events
     assert ("fsync", str(store.root)) in events[switch + 1:], events
