@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_figures import replace_block  # noqa: E402
+from readme_figures import save_figures  # noqa: E402
 from run import KNOBS, world_for  # noqa: E402
 from scale import write_full_project  # noqa: E402
 
@@ -113,16 +113,12 @@ def main() -> None:
         if row.get("error") and "peak_rss_mb" not in row:
             print(f"{row['limit']:<18} failed: {row['error']}")
             continue
-        over = ""
-        if row["limit"][0].isdigit():
-            limit_mb = float(row["limit"][:-2]) * (1024 if row["limit"].endswith("GB") else 1)
-            over = f"{row['peak_rss_mb'] / limit_mb:.2f}x"
+        bound = limit_mb(row["limit"])
+        over = f"{row['peak_rss_mb'] / bound:.2f}x" if bound else ""
         rises = ", ".join(f"{s}: {mb}" for s, mb in sorted(row["rises"], key=lambda r: -r[1])[:3])
         status = f"  FAILED: {row['error']}" if row["error"] else ""
         print(f"{row['limit']:<18} {row['peak_rss_mb']:>6} MB {over:>15} {row['seconds']:>8}  {rises}{status}")
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    DOC.write_text(replace_block(DOC.read_text(), "memory-limit", render(rows)))
-    print(f"written: {args.out} and the table in {DOC}")
+    save_figures(rows, args.out, DOC, "memory-limit", render(rows))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_figures import replace_block  # noqa: E402
+from readme_figures import save_figures  # noqa: E402
 from test_readers import READER, _publish  # noqa: E402  (the test's reader and publisher, so both measure one thing)
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "readers.md"
@@ -68,9 +68,7 @@ def main() -> None:
         print(f"{row['how']:<10} {row['publishes']:>9} {row['reads']:>7} {row['errors']:>7} {row['mixed']:>6}")
         for error in row["first_errors"]:
             print(f"    {error.splitlines()[0]}")
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    DOC.write_text(replace_block(DOC.read_text(), "readers", render(rows)))
-    print(f"written: {args.out} and the table in {DOC}")
+    save_figures(rows, args.out, DOC, "readers", render(rows))
 
 
 if __name__ == "__main__":

@@ -133,6 +133,14 @@ def replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + ("\n" + body + "\n" if "\n" in body else body) + m.group(3), text)
 
 
+def save_figures(rows: list, out: Path, doc: Path, name: str, body: str) -> None:
+    """Write a benchmark's results to `out` (JSON) and its table into `doc`'s block `name`."""
+    import json
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    doc.write_text(replace_block(doc.read_text(), name, body))
+    print(f"written: {out} and the table in {doc}")
+
+
 def block(text: str, name: str) -> str:
     found = re.search(rf"<!-- figures:{name} -->(.*?)<!-- /figures:{name} -->", text, re.S)
     return found.group(1).strip() if found else ""
