@@ -1,7 +1,7 @@
 """Crash safety and concurrent readers, at counts that make a rare window show up: runs killed (SIGKILL) at random
 moments, Ctrl-C, and a reader process reading the published outputs over and over while runs publish.
 
-SQLREC_KILLS and SQLREC_READS raise the counts (defaults: 30 kills, 1,000 reads)."""
+SQLREC_KILLS and SQLREC_READS raise the counts (defaults: 30 kills, 300 reads; tests/test_readers.py makes 5,000)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from conftest import generated_world, project_on, snapshot_run_id, world_project
 from sqlrec.datagen import WorldSize, generate
 
 KILLS = int(os.environ.get("SQLREC_KILLS", 30))
-READS = int(os.environ.get("SQLREC_READS", 1000))
+READS = int(os.environ.get("SQLREC_READS", 300))
 
 
 @pytest.fixture(scope="module")
