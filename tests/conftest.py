@@ -153,8 +153,3 @@ def snapshot_run_id(path: Path) -> str:
         return con.sql("SELECT run_id FROM run_manifest").fetchall()[0][0]
     finally:
         con.close()
-
-
-def pytest_xdist_auto_num_workers(config) -> int:
-    """One worker more than cores: many tests wait on subprocesses, JVMs and sleeps rather than compute."""
-    return (os.cpu_count() or 1) + 1
