@@ -23,7 +23,8 @@ from readme_figures import save_figures  # noqa: E402
 from run import KNOBS, world_for  # noqa: E402
 from scale import write_full_project  # noqa: E402
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "readers.md"
+CHECKOUT = Path(__file__).resolve().parent.parent
+DOC = CHECKOUT / "docs" / "readers.md"
 
 
 def limit_mb(limit: str) -> float | None:
@@ -93,7 +94,10 @@ def measure(world: Path, limit: str | None) -> dict:
         done = subprocess.run([sys.executable, "-c", CHILD, str(project)], capture_output=True, text=True)
         if done.returncode != 0:
             return {"limit": limit, "error": done.stderr.strip().splitlines()[-1]}
-        return {"limit": limit or "none (80% of RAM)", **json.loads(done.stdout.strip().splitlines()[-1])}
+        row = {"limit": limit or "none (80% of RAM)", **json.loads(done.stdout.strip().splitlines()[-1])}
+        if row["error"]:  # paths relative to the checkout, so the saved results name no machine's folders
+            row["error"] = row["error"].replace(f"{CHECKOUT}/", "")
+        return row
 
 
 def main() -> None:

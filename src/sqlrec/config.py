@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
+from .layout import GRACE_SECONDS
 
 if TYPE_CHECKING:
     from .contract import OutputContract
@@ -129,7 +130,7 @@ SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     "output": {
         "path": Key((str,), "output", "Folder for published runs, `current/` and the `sqlrec.duckdb` snapshot."),
         "keep_runs": Key((int,), 5, "How many published runs to keep; older ones are pruned."),
-        "grace_seconds": Key((int, float), 600, "A run beyond `keep_runs` is pruned only this long after it stopped "
+        "grace_seconds": Key((int, float), GRACE_SECONDS, "A run beyond `keep_runs` is pruned only this long after it stopped "
                              "being current (and never while a client has its snapshot open), so that readers "
                              "that resolved `current` before a publish can finish."),
         "contract": Key((str,), "sqlrec.contract.json", "File recording the columns and types of every published "
@@ -288,7 +289,7 @@ class EngineSpec:
 class OutputSpec:
     path: str = "output"
     keep_runs: int = 5
-    grace_seconds: float = 600
+    grace_seconds: float = GRACE_SECONDS
     contract: str = "sqlrec.contract.json"
     incremental: bool = True
 

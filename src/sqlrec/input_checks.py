@@ -72,18 +72,18 @@ def prepare_inputs(engine, inputs: Mapping[str, ResolvedInput], config: Config,
     Inputs named in `keep_file` keep the `__file` column saying which file each row came from."""
     reports: dict[str, InputReport] = {}
     source = engine.inputs()
-    # every input's files and settings first (schemas only), so that a wrong setting fails before any rows are read
-    columns = {name: _InputCheck(source, resolved, config, has_items=False).preflight()
-               for name, resolved in inputs.items()}
+    checks = {name: _InputCheck(source, resolved, config, keep_file=name in keep_file)
+              for name, resolved in inputs.items()}
+    for check in checks.values():  # every input's schema first, so that a wrong setting fails before any rows are read
+        check.preflight()
     for name in sorted(inputs, key=lambda n: (n == "events", n)):
-        reports[name] = _InputCheck(source, inputs[name], config, has_items="items" in reports,
-                                    keep_file=name in keep_file).run(columns[name])
+        reports[name] = checks[name].run(has_items="items" in reports)
     return reports
 
 
 def describe_input(engine, resolved: ResolvedInput, config: Config) -> list[str]:
     """Check that an input's files are readable and its column mapping fits; return its column names."""
-    return _InputCheck(engine.inputs(), resolved, config, has_items=False).describe()
+    return _InputCheck(engine.inputs(), resolved, config).describe()
 
 
 ITEM_ID_VARS = ("deny_items", "allow_items")  # vars that hold item ids (macros/rules.sql)
@@ -110,7 +110,7 @@ def _id_kind_of_value(value: Any) -> str:
     return type(value).__name__
 
 
-def json_list(values: list) -> str:
+def _toml_list(values: list) -> str:
     return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in values) + "]"
 
 
@@ -119,13 +119,15 @@ def _col(name: str) -> exp.Column:
 
 
 class _InputCheck:
-    def __init__(self, source, resolved: ResolvedInput, config: Config, has_items: bool, keep_file: bool = False):
+    def __init__(self, source, resolved: ResolvedInput, config: Config, keep_file: bool = False):
         self.source = source  # DuckDBInputs or SparkInputs
         self.keep_file = keep_file
         self.resolved = resolved
         self.spec: InputSpec = resolved.spec
         self.config = config
-        self.has_items = has_items
+        self.has_items = False  # whether the items input was checked already (set by run)
+        self.columns: list[tuple[str, str]] = []  # the files' (name, type) columns, found by preflight
+        self.condition: exp.Expression | None = None  # the parsed filter, found by preflight
         self.canonical = CANONICAL_COLUMNS.get(self.spec.name, {})
         self.raw = f"__raw_{self.spec.name}"
         self.report = InputReport(name=self.spec.name, files=len(resolved.locations))
@@ -183,23 +185,23 @@ class _InputCheck:
 
     def describe(self) -> list[str]:
         """Steps 1 and 2 only: the files are readable and the mapping fits. Returns the file's column names."""
-        return [c for c, _ in self.preflight()]
+        self.preflight()
+        return [c for c, _ in self.columns]
 
-    def preflight(self) -> list[tuple[str, str]]:
+    def preflight(self) -> None:
         """What can be checked from the files' schemas, reading no rows: the files are readable, the column mapping
-        fits, and the settings that name columns or ids agree with them. Returns the (name, type) columns."""
-        columns = self._check_files()
-        names = [c for c, _ in columns]
+        fits, and the settings that name columns or ids agree with them (the filter, slices, ids in vars)."""
+        self.columns = self._check_files()
+        names = [c for c, _ in self.columns]
         self._check_mapping(names)
         self._check_slices(names)
-        self._check_item_id_vars(dict(columns))
-        self._parse_filter(dict(columns))
-        return columns
+        self._check_item_id_vars(dict(self.columns))
+        self.condition = self._parse_filter(dict(self.columns))
 
-    def run(self, columns: list[tuple[str, str]]) -> InputReport:
-        """`columns`: what preflight() returned."""
-        condition = self._parse_filter(dict(columns))
-        self._load_raw(columns, condition)
+    def run(self, has_items: bool) -> InputReport:
+        """Read, check and create the input's table; after preflight()."""
+        self.has_items = has_items
+        self._load_raw(self.columns, self.condition)
         self._check_values()
         final = self._dedup_and_link()
         self._create(final)
@@ -317,8 +319,8 @@ class _InputCheck:
             raise ConfigError(
                 f"{self.config.source}: `vars.{name}`{given} holds {wrong!r}, but item ids in {self._where()} are "
                 f"{kind} (column `{source}`, {types[source]}): it cannot be compared with them",
-                hint=(f"write the ids as text, e.g. {name} = {json_list([str(v) for v in values])}" if kind == "text" else
-                      f"write the ids as numbers, e.g. {name} = [{example if example is not None else 100003}]"))
+                hint=(f"write the ids as text, e.g. {name} = {_toml_list([str(v) for v in values])}" if kind == "text" else
+                      f"write the ids as numbers, e.g. {name} = [{example if example is not None else 42}]"))
 
     def _parse_filter(self, columns: Mapping[str, str]) -> exp.Expression | None:
         text = self.spec.filter

@@ -12,6 +12,7 @@ CURRENT = "current"
 RUNS = "runs"
 STAGING = ".staging"
 MANIFEST = "run_manifest.json"
+GRACE_SECONDS = 600  # default [output] grace_seconds: how long a replaced run stays for readers that resolved it
 
 
 def table_path(publish_dir: Path, table: str) -> Path:

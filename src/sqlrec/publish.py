@@ -46,13 +46,12 @@ from .checks import check_unique_arrow
 from .contract import OutputContract
 from .disks import full_disk_hint, is_disk_full
 from .errors import LockError, StageRunError
-from .layout import CURRENT, MANIFEST, RUNS, SNAPSHOT, STAGING, current_run_dir, table_path
+from .layout import CURRENT, GRACE_SECONDS, MANIFEST, RUNS, SNAPSHOT, STAGING, current_run_dir, table_path
 from .project import Stage
 from .templating import DIALECT
 
 CLIENT_LOG = SNAPSHOT + ".wal"  # DuckDB's write-ahead log: a read-write client's writes not yet checkpointed
 SET_ASIDE = "set-aside"  # what a run moves out of a reader's way (an unreadable client log), kept, never deleted
-DEFAULT_GRACE_SECONDS = 600
 DATA_SCHEMA = "sqlrec_data"  # tables live here; analysts read the views of the same name in `main`
 
 #: The views every snapshot has besides the published tables: name, description, (column, doc).
@@ -70,7 +69,7 @@ SNAPSHOT_VIEWS = [
 
 
 class OutputStore:
-    def __init__(self, root: Path, keep_runs: int = 5, grace_seconds: float = DEFAULT_GRACE_SECONDS):
+    def __init__(self, root: Path, keep_runs: int = 5, grace_seconds: float = GRACE_SECONDS):
         self.root = root
         self.keep_runs = keep_runs
         self.grace_seconds = grace_seconds
@@ -266,7 +265,7 @@ def new_run_id() -> str:
 
 def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.Table]],
                    manifest: Mapping, files: Mapping[str, str] | None = None,
-                   contract: OutputContract | None = None, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> Path:
+                   contract: OutputContract | None = None, grace_seconds: float = GRACE_SECONDS) -> Path:
     """Publish tables computed outside a run (tuning scores, experiment results) like a run: Parquet per table,
     `files` (name -> text) beside them, the manifest and a snapshot, all switched in atomically under `root`.
     `manifest` gets its run_id and finished_at here."""
@@ -278,15 +277,15 @@ def publish_tables(root: Path, keep_runs: int, tables: Sequence[tuple[Stage, pa.
             publish = staging / "publish"
             for stage, table in tables:
                 check_unique_arrow(stage, table)
-                path = table_path(publish, stage.name)
-                with publishing_errors(root):
+            with publishing_errors(root):
+                for stage, table in tables:
+                    path = table_path(publish, stage.name)
                     path.parent.mkdir(parents=True)
                     pq.write_table(table, path)
-            new_contract = contract.check({s.name: table_path(publish, s.name) for s, _ in tables}) if contract \
-                else None
-            with publishing_errors(root):
                 for name, text in (files or {}).items():
                     (publish / name).write_text(text)
+            new_contract = contract.check({s.name: table_path(publish, s.name) for s, _ in tables}) if contract \
+                else None
             full = {"inputs": {}, "stages": [], **manifest, "run_id": run_id,
                     "finished_at": datetime.now(timezone.utc).isoformat(),
                     "published": [stage.name for stage, _ in tables]}
