@@ -570,6 +570,8 @@ def main() -> None:
     try:
         cli.main(prog_name="sqlrec", standalone_mode=True)
     except SystemExit as exc:
+        if interrupts.received() is not None and isinstance(exc.code, int):
+            interrupts.exit_now(exc.code)
         sys.exit(exc.code)
 
 
