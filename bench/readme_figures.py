@@ -1,9 +1,10 @@
-"""The README's figures that sqlrec's own commands produce, regenerated from those commands so they cannot go stale.
+"""The docs' figures that sqlrec's own commands produce, regenerated from those commands so they cannot go stale.
 
-    python bench/readme_figures.py            # run the commands, rewrite the README's generated blocks
+    python bench/readme_figures.py            # run the commands, rewrite the docs' generated blocks
     python bench/readme_figures.py --check    # exit 1 if a deterministic block differs from a fresh run
 
-Each block sits between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in README.md:
+Each block sits between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in a page of docs/ (evaluation.md,
+your-data.md):
 - demo-experiment: `sqlrec run --demo` then `sqlrec experiment` in a fresh demo folder; the table and the rounds
   paragraph come from the published experiment tables (seeded: the same on every rerun, so --check compares them);
 - demo-experiment-time, online-retail-time: wall-clock seconds of the commands (median of 3 fresh processes for
@@ -25,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-README = CHECKOUT / "README.md"
+EVALUATION_PAGE = CHECKOUT / "docs" / "evaluation.md"  # the demo experiment's figures
+DATA_PAGE = CHECKOUT / "docs" / "your-data.md"  # the Online Retail timing
 RETAIL = CHECKOUT.parent / "shared" / "datasets" / "online-retail" / "online_retail.parquet"
 COLUMNS = [("offline", "ndcg", "NDCG@10", "{:.4f}"), ("offline", "catalog_coverage", "catalogue coverage", "{:.3f}"),
            ("offline", "category_diversity", "category diversity", "{:.3f}"), ("online", "ctr", "CTR", "{:.4f}"),
@@ -41,10 +43,30 @@ def sqlrec(*args: str, cwd: Path | None = None) -> float:
 
 
 def demo_experiment(folder: Path) -> tuple[Path, float]:
-    """The demo project and its experiment, published under `folder`; the experiment's seconds."""
+    """The demo project and its experiment, published under `folder`; the experiment's seconds. The README's tour
+    runs there too, every command and the Python snippet as written, so that the README cannot show one that fails."""
     sqlrec("run", "--demo", "--demo-dir", str(folder), "-q")
     seconds = sqlrec("experiment", "--no-progress", cwd=folder)
+    readme_tour(folder)
     return (folder / "output" / "experiments" / "strategies" / "current").resolve(), seconds
+
+
+def readme_tour(folder: Path) -> None:
+    tour = (CHECKOUT / "README.md").read_text().split("## A short tour")[1].split("\n## ")[0]
+    commands = [line.split("#")[0].strip() for line in re.search(r"```sh\n(.*?)```", tour, re.S).group(1).splitlines()]
+    ran = 0
+    for command in commands:
+        if command.startswith("sqlrec ") and command != "sqlrec experiment":  # the experiment ran above
+            done = subprocess.run([sys.executable, "-m", "sqlrec", *command.split()[1:]], cwd=folder,
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"the README's `{command}` failed: {done.stderr}")
+            ran += 1
+    snippet = re.search(r"```python\n(.*?)```", tour, re.S).group(1)
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=folder.parent, capture_output=True, text=True)
+    if done.returncode != 0 or "reason" not in done.stdout:
+        raise SystemExit(f"the README's Python snippet failed: {done.stderr}")
+    print(f"the README's tour ran: {ran} commands and the Python snippet")
 
 
 def experiment_block(run_dir: Path) -> str:
@@ -129,7 +151,7 @@ def retail_seconds() -> str:
 def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- figures:{name} -->)(.*?)(<!-- /figures:{name} -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no block figures:{name}")
+        raise SystemExit(f"no block figures:{name} in the page")
     return pattern.sub(lambda m: m.group(1) + ("\n" + body + "\n" if "\n" in body else body) + m.group(3), text)
 
 
@@ -150,23 +172,24 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare the deterministic blocks, change nothing")
     args = parser.parse_args(argv)
-    text = README.read_text()
+    text = EVALUATION_PAGE.read_text()
     with tempfile.TemporaryDirectory() as scratch:
         run_dir, seconds = demo_experiment(Path(scratch) / "sqlrec-demo")
         fresh = experiment_block(run_dir)
     if args.check:
         if block(text, "demo-experiment") != fresh:
-            print("README.md's demo experiment figures differ from a fresh run; run python bench/readme_figures.py")
+            print("docs/evaluation.md's demo experiment figures differ from a fresh run; run python "
+                  "bench/readme_figures.py")
             print(fresh)
             return 1
-        print("README.md's demo experiment figures match a fresh run")
+        print("docs/evaluation.md's demo experiment figures match a fresh run")
         return 0
     text = replace_block(text, "demo-experiment", fresh)
     text = replace_block(text, "demo-experiment-time", f"about {seconds:.0f} s on 2 cores")
+    EVALUATION_PAGE.write_text(text)
     if RETAIL.is_file():
-        text = replace_block(text, "online-retail-time", retail_seconds())
-    README.write_text(text)
-    print("README.md rewritten")
+        DATA_PAGE.write_text(replace_block(DATA_PAGE.read_text(), "online-retail-time", retail_seconds()))
+    print("docs/evaluation.md and docs/your-data.md rewritten")
     return 0
 
 

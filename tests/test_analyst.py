@@ -255,8 +255,8 @@ def test_completion_scripts_are_printed_for_each_shell():
 
 
 def test_the_ten_analyst_recipes_run_on_a_published_snapshot(shop):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("### Analyst recipes")[1].split("\n### ")[0]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "analysts.md").read_text()
+    section = page.split("### Analyst recipes")[1].split("\n### ")[0]
     recipes = [block for block in section.split("```sql\n")[1:]]
     assert len(recipes) == 10
     con = duckdb.connect(str(shop / "out" / "sqlrec.duckdb"), read_only=True)

@@ -1,4 +1,5 @@
-"""The README documents every config key, every command and every exit code (checked against the code)."""
+"""The docs (README.md and the site in docs/) document every config key, every command and every exit code
+(checked against the code); the README stays a short page; the site builds in strict mode."""
 
 from __future__ import annotations
 
@@ -16,9 +17,49 @@ README = ROOT / "README.md"
 REFERENCE = ROOT / "docs" / "reference.md"
 
 
+MAX_README_LINES = 250
+
+
 @pytest.fixture(scope="module")
 def readme() -> str:
     return README.read_text()
+
+
+@pytest.fixture(scope="module")
+def all_docs() -> str:
+    """The README and every page of the site, as one text."""
+    return "\n".join([README.read_text()] + [p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))])
+
+
+def test_the_readme_is_short_and_links_every_page_of_the_site(readme):
+    assert readme.count("\n") <= MAX_README_LINES
+    config = (ROOT / "mkdocs.yml").read_text()
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        if page.name != "index.md":
+            assert f"](docs/{page.name})" in readme, page.name
+            assert page.name in config, page.name
+
+
+def test_the_site_builds_in_strict_mode_and_fails_on_a_broken_link(tmp_path):
+    """mkdocs build --strict: a missing page, a page left out of the navigation or a broken link is an error."""
+    import shutil
+    import subprocess
+    import sys
+    mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"]
+    env = {**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run([*mkdocs, "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "site" / "evaluation" / "index.html").is_file()
+    # the same build on a copy with one broken link fails
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "docs", copy / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    page = copy / "docs" / "spark.md"
+    page.write_text(page.read_text() + "\nSee [the missing page](no-such-page.md).\n")
+    broken = subprocess.run([*mkdocs, "-f", str(copy / "mkdocs.yml"), "-d", str(tmp_path / "site2")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert broken.returncode != 0 and "no-such-page.md" in broken.stdout + broken.stderr
 
 
 def test_the_reference_page_is_up_to_date():
@@ -57,13 +98,13 @@ def test_the_reference_documents_every_key_command_stage_macro_and_output():
         assert f"### `{table}`" in outputs
 
 
-def test_every_command_is_documented(readme):
+def test_every_command_is_documented(all_docs):
     for name in cli.commands:
-        assert f"`sqlrec {name}" in readme, name
+        assert f"`sqlrec {name}" in all_docs, name
 
 
-def test_exit_codes_match_the_code(readme):
-    table = dict(re.findall(r"^\| (\d) \| (.+?) \|$", readme, flags=re.M))
+def test_exit_codes_match_the_code(all_docs):
+    table = dict(re.findall(r"^\| (\d) \| (.+?) \|$", all_docs, flags=re.M))
     assert {int(k) for k in table} == {0, errors.EXIT_INTERNAL, errors.EXIT_CONFIG, errors.EXIT_DATA,
                                        errors.EXIT_RUNTIME, errors.EXIT_LOCK}
     assert "lock" in table[str(errors.EXIT_LOCK)] and "data" in table[str(errors.EXIT_DATA)]
@@ -95,8 +136,8 @@ def test_the_measured_tables_of_the_readers_page_are_the_benchmarks_results(scri
     assert shown == module.render(rows), f"docs/readers.md is stale: run python bench/{script}.py"
 
 
-def test_the_reliability_section_counts_the_bad_input_cases(readme):
+def test_the_reliability_section_counts_the_bad_input_cases(all_docs):
     import sys
     sys.path.insert(0, str(ROOT / "tests"))
     from test_bad_inputs import CASES
-    assert f"(`tests/test_bad_inputs.py`, {len(CASES)} cases)" in readme
+    assert f"(`tests/test_bad_inputs.py`, {len(CASES)} cases)" in all_docs

@@ -344,3 +344,36 @@ def test_category_diversity_prints_n_a_when_the_catalogue_has_no_categories(make
     header = next(line for line in lines if "category_diversity" in line).split()
     row = next(line for line in lines if line.split() and line.split()[0] == "popularity").split()
     assert row[header.index("category_diversity")] == "n/a"
+
+
+def test_evaluate_writes_a_report_that_reads_well_in_a_browser_and_states_the_numbers(make_project, tmp_path):
+    from browser import assert_reads_well, assert_self_contained
+    project = _project(make_project, 'test_days = 10\nk = [5, 10]')
+    result = CliRunner().invoke(cli, ["evaluate", "-p", str(project.root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = project.out / "evaluation" / "report.html"
+    assert f"Report: {report}" in result.output
+    text = report.read_text()
+    assert_self_contained(text)  # one file that opens offline
+    charts = assert_reads_well(report, tmp_path)
+    assert [c["xlabel"] for c in charts][:2] == ["ndcg@10", "recall@10"] and "k" in [c["xlabel"] for c in charts]
+
+    # the summary's leader and its interval, against the published tables and a normal-approximation interval
+    by_user = duckdb.sql("SELECT model, ndcg FROM read_parquet($p) WHERE k = 10",
+                         params={"p": str(project.out / "evaluation" / "current" / "metrics_by_user" /
+                                          "data.parquet")}).fetchall()
+    scores: dict[str, list[float]] = {}
+    for model, ndcg in by_user:
+        scores.setdefault(model, []).append(ndcg)
+    best = max(scores, key=lambda m: np.mean(scores[m]))
+    values = np.array(scores[best])
+    sentence = next(line for line in text.split("<li>") if line.startswith("Most accurate by ndcg@10"))
+    assert f"<b>{best}</b> at {np.mean(values):.4g}" in sentence, sentence
+    low, high = (float(x) for x in sentence.split("interval [")[1].split("]")[0].split(", "))
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    assert abs(low - (values.mean() - half)) < 0.25 * half and abs(high - (values.mean() + half)) < 0.25 * half
+
+    # reported again on demand, without a new evaluation
+    report.unlink()
+    again = CliRunner().invoke(cli, ["report", "--evaluation", "-p", str(project.root)])
+    assert again.exit_code == 0 and report.is_file(), again.output

@@ -1,7 +1,8 @@
-"""The README's demo experiment figures are those a fresh `sqlrec run --demo` and `sqlrec experiment` publish.
+"""The docs' demo experiment figures (docs/evaluation.md) are those a fresh `sqlrec run --demo` and `sqlrec
+experiment` publish.
 
 bench/readme_figures.py writes them (and the machine-dependent timings, which this test leaves alone); this test
-runs its --check mode, so a change that moves a figure fails here until the README is regenerated.
+runs its --check mode, so a change that moves a figure fails here until the page is regenerated.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_online_retail_example_runs_end_to_end(tmp_path):
     assert recs.aggregate("max(rank)").fetchall()[0][0] == 10
     # the README states these figures; they are the ones computed here from the raw file
     products = result.manifest["input_checks"]["items"]["rows"]
-    readme = " ".join((CHECKOUT / "README.md").read_text().split())
+    readme = " ".join((CHECKOUT / "docs" / "your-data.md").read_text().split())
     assert f"description and price, {products:,} products). The run keeps {distinct_rows:,} purchase events of " \
            f"{customers:,} customers" in readme
 
@@ -166,7 +166,7 @@ def test_returns_free_lines_and_fee_codes_are_reported_with_counts_and_the_filte
     assert by_start["price"].startswith(f"{free:,} rows have price 0 or below")
     assert by_start["item"].startswith(f"{fees:,} rows have item codes without a digit")
     assert "POST" in by_start["item"] and "regexp_matches(StockCode, '[0-9]')" in by_start["item"]
-    readme = " ".join((CHECKOUT / "README.md").read_text().split())
+    readme = " ".join((CHECKOUT / "docs" / "your-data.md").read_text().split())
     assert f"notes {returns:,} rows with quantity 0 or below, {free:,} with price 0 or below and {fees:,} with codes" \
         in readme
 

@@ -21,10 +21,10 @@ from .errors import ConfigError
 from .lookups import Explanation
 from .input_checks import InputReport, describe_input, prepare_inputs
 from .inputs import ResolvedInput, resolve
-from .pipeline import run_project, stage_sql, start_spark
+from .pipeline import EVALUATION_FOLDER, run_project, stage_sql, start_spark
 from .plan import Plan, build_plan, render_one
 from .project import Project, load_project
-from .layout import CURRENT
+from .layout import CURRENT, current_run_dir
 from .publish import OutputStore
 from .templating import DIALECT
 from .result import RunResult
@@ -112,12 +112,23 @@ def experiment(project: PathLike = ".", name: str | None = None, vars: Mapping[s
         name, report=report, progress=progress, simulate=simulate)
 
 
-def report(project: PathLike = ".", name: str | None = None, out: PathLike | None = None) -> Path:
-    """Write the HTML report of an experiment's published results (`sqlrec experiment` first); returns its path
-    (default: report.html in the experiment's output folder)."""
+def report(project: PathLike = ".", name: str | None = None, out: PathLike | None = None,
+           evaluation: bool = False) -> Path:
+    """Write the HTML report of an experiment's published results (`sqlrec experiment` first), or with
+    `evaluation=True` of the published evaluation (`sqlrec evaluate` first); returns its path (default: report.html
+    in the experiment's or the evaluation's output folder)."""
+    config = load_config(_config_path(project))
+    if evaluation:
+        from .evaluation_report import REPORT_NAME, write_evaluation_report  # matplotlib: only reports load it
+        folder = config.output_dir / EVALUATION_FOLDER
+        run_dir = current_run_dir(folder)
+        if run_dir is None:
+            raise ConfigError(f"no published evaluation in {folder}", hint="run `sqlrec evaluate` first")
+        tuning = config.tuning
+        return write_evaluation_report(run_dir, Path(out) if out else folder / REPORT_NAME,
+                                       metric=tuning["metric"], k=tuning["k"])
     from .experiments.report import write_report
     from .experiments.runner import EXPERIMENTS_FOLDER, choose_experiment
-    config = load_config(_config_path(project))
     spec = choose_experiment(config, name)
     folder = config.output_dir / EXPERIMENTS_FOLDER / spec.name
     if OutputStore(folder).current_run() is None:

@@ -24,6 +24,7 @@ from . import interrupts
 from .config import CONFIG_FILE
 from .errors import EXIT_CLOSED_PIPE, EXIT_INTERNAL, SqlrecError
 from .terminal import printable, printable_lines
+from .terminal_tables import print_table
 
 if TYPE_CHECKING:
     from .lookups import Rows
@@ -252,20 +253,17 @@ def _print_summary(result: RunResult, quiet: bool) -> None:
     if "recommendations" in result.tables:
         sample = (result.relation("recommendations").order("user_id, rank").limit(6)
                   .project("user_id, item_id, round(score, 3) AS score, rank, source"))
-        click.echo("\nSample of recommendations")
-        click.echo(_format_rows(sample))
+        click.echo("")
+        _print_rows(sample, "Sample of recommendations")
     query = f"import duckdb; duckdb.connect('{result.snapshot}', read_only=True).sql('FROM recommendations').show()"
     click.echo(f'\nQuery them: python -c "{query}"')
 
 
-def _format_rows(relation) -> str:
+def _print_rows(relation, title: str | None = None) -> None:
+    """A relation's rows as a table (NULL shown as n/a: not measurable)."""
     columns = relation.columns
-    rows = [["n/a" if v is None else printable(str(v)) for v in row]  # NULL: not measurable
-            for row in relation.fetchall()]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
-    lines = ["  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-    lines += ["  " + "  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
-    return "\n".join(lines)
+    rows = [{c: "n/a" if v is None else v for c, v in zip(columns, row)} for row in relation.fetchall()]
+    print_table(columns, rows, title)
 
 
 @cli.command()
@@ -313,9 +311,11 @@ def check(project: Path | None, settings: tuple[str, ...]) -> None:
 @_pipeline_options
 @_engine_options
 @_example("sqlrec evaluate", "sqlrec evaluate --set evaluate.split=last_n --set evaluate.last_n=2",
-          "sqlrec evaluate --engine spark")
+          "sqlrec evaluate --engine spark", "sqlrec evaluate --no-report")
+@click.option("--report/--no-report", "write_report", default=True, show_default=True,
+              help="Write the HTML evaluation report (output/evaluation/report.html).")
 def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], no_progress: bool,
-             update_contract: bool, engine: str | None, spark_master: str | None) -> None:
+             update_contract: bool, engine: str | None, spark_master: str | None, write_report: bool) -> None:
     """Split the events, train on the training split, and score every model of [evaluate] on the test split."""
     result = api.evaluate(_project_dir(project), vars=_parse_vars(vars_),
                           overrides=_overrides(settings, engine, spark_master),
@@ -335,15 +335,17 @@ def evaluate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
         ", ".join(f"round({ident(c)}, 4) AS {ident(c)}" if c not in ("model", "k", "users") else ident(c)
                   for c in shown))
     click.echo("")
-    click.echo(_format_rows(table))
+    _print_rows(table, "Metrics on the test split")
     history = result.relation("metrics_by_slice").filter("slice = 'history'").order("model, k, value DESC").project(
         "model, k, value AS history, users, round(precision, 4) AS precision, round(recall, 4) AS recall, "
         "round(ndcg, 4) AS ndcg, round(hit_rate, 4) AS hit_rate")
     click.echo("\nBy history: warm test users had training events, cold ones had none (only a fallback such as "
                "popularity or the cold-start cascade can serve them):")
-    click.echo(_format_rows(history))
+    _print_rows(history)
     click.echo(f"\nTables: {result.run_dir}/  (metrics, metrics_by_user, metrics_by_slice, split_summary, "
                "evaluation_lists)")
+    if write_report:
+        click.echo(f"Report: {api.report(_project_dir(project), evaluation=True)}")
 
 
 @cli.command()
@@ -393,19 +395,17 @@ def experiment(name: str | None, project: Path | None, vars_: tuple[str, ...], s
 
 
 def _comparison_table(rows: list[dict], control: str) -> None:
-    click.echo(f"  {'arm':<10}{'value':>10}  {'interval':<22}{'diff':>10}  {'diff interval':<24}{'lift':>8}"
-               f"{'p Holm':>9}")
-    for r in rows:
-        interval = f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]" if r["ci_low"] is not None else ""
-        if r["diff"] is None:
-            tail = "  (control)" if r["arm"] == control else ""
-            click.echo(f"  {r['arm']:<10}{r['value']:>10.4g}  {interval:<22}{tail}")
-            continue
-        diff_interval = f"[{r['diff_low']:.4g}, {r['diff_high']:.4g}]" if r["diff_low"] is not None else ""
-        lift = f"{r['lift']:+.1%}" if r["lift"] is not None else ""
-        p_holm = f"{r['p_holm']:.4f}" if r["p_holm"] is not None else ""
-        click.echo(f"  {r['arm']:<10}{r['value']:>10.4g}  {interval:<22}{r['diff']:>+10.4g}  {diff_interval:<24}"
-                   f"{lift:>8}{p_holm:>9}" + (" *" if r["significant"] else ""))
+    """Each arm's value and interval; against the control its difference, interval, lift and Holm p (* significant)."""
+    def interval(low, high) -> str:
+        return f"[{low:.4g}, {high:.4g}]" if low is not None and high is not None else ""
+    table = [{"arm": r["arm"] + (" (control)" if r["arm"] == control else ""), "value": r["value"],
+              "interval": interval(r["ci_low"], r["ci_high"]),
+              "diff": "" if r["diff"] is None else f"{r['diff']:+.4g}",
+              "diff interval": interval(r["diff_low"], r["diff_high"]) if r["diff"] is not None else "",
+              "lift": f"{r['lift']:+.1%}" if r["diff"] is not None and r["lift"] is not None else "",
+              "p Holm": f"{r['p_holm']:.4f}" if r["diff"] is not None and r["p_holm"] is not None else "",
+              "": "*" if r["significant"] else ""} for r in rows]
+    print_table(list(table[0]) if table else [], table, right=("interval", "diff", "diff interval", "lift", "p Holm"))
 
 
 @cli.command()
@@ -413,13 +413,16 @@ def _comparison_table(rows: list[dict], control: str) -> None:
 @_project_option
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write the HTML (default: report.html in "
                                                               "the experiment's output folder).")
-@_example("sqlrec report", "sqlrec report strategies --out strategies.html")
-def report(name: str | None, project: Path | None, out: Path | None) -> None:
-    """Write one self-contained HTML report of an experiment's published results."""
-    path = api.report(_project_dir(project), name, out)
+@click.option("--evaluation", is_flag=True, help="Report the published evaluation (`sqlrec evaluate`) instead.")
+@_example("sqlrec report", "sqlrec report strategies --out strategies.html", "sqlrec report --evaluation")
+def report(name: str | None, project: Path | None, out: Path | None, evaluation: bool) -> None:
+    """Write one self-contained HTML report of an experiment's (or the evaluation's) published results."""
+    if evaluation and name:
+        raise click.UsageError("--evaluation reports the evaluation: give no experiment name")
+    path = api.report(_project_dir(project), name, out, evaluation=evaluation)
     click.echo(f"Report: {path}")
     click.echo("Screenshot: chromium-headless-shell --headless --no-sandbox --screenshot=report.png "
-               f"--window-size=900,4000 {path.resolve().as_uri()}")
+               f"--window-size=1000,4000 {path.resolve().as_uri()}")
 
 
 _format_option = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
@@ -500,21 +503,7 @@ def _emit_rows(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> None
         writer.writerows(rows)
         click.echo(out.getvalue(), nl=False, color=True)  # color=True: the data's escape codes are kept, exactly
     else:
-        click.echo(_text_table(columns, rows))
-
-
-def _text_table(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    """Numbers right-aligned (floats to 4 significant digits), text left-aligned, NULL as blank."""
-    def shown(v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return ""
-        return f"{v:.4g}" if isinstance(v, float) else printable(str(v))
-    cells = [[shown(r[c]) for c in columns] for r in rows]
-    numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in rows) for c in columns]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    def line(values):
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
-    return "\n".join([line(columns)] + [line(row) for row in cells])
+        print_table(columns, rows)
 
 
 @cli.command(name="ls")

@@ -228,7 +228,7 @@ def check_portable(tree: exp.Expression, where: str, target: str = "spark") -> N
             raise TemplateError(
                 f"{where}: `{shown[:80]}` uses {shown.split('(')[0].strip().lower() or name}(), which has no "
                 f"verified {target} translation",
-                hint="the README's \"Running on Spark\" lists the functions with a verified translation: rewrite "
+                hint="docs/spark.md (\"Running on Spark\") lists the functions with a verified translation: rewrite "
                      "the expression with those, or run the project on DuckDB (`[engine] name = \"duckdb\"`)")
 
 

@@ -30,7 +30,7 @@ SECTION_NAMES = {"inputs.*": "inputs.<name>", "stages.*": "stages.<stage>",
 def reference() -> str:
     parts = ["# sqlrec reference",
              "",
-             "Generated from the code by `python -m sqlrec.docs`; do not edit by hand. The README explains the "
+             "Generated from the code by `python -m sqlrec.docs`; do not edit by hand. The other pages of docs/ explain the "
              "concepts; this page lists everything.",
              "",
              "- [Commands](#commands)", "- [Configuration](#configuration)", "- [Stages](#stages)",

@@ -1,6 +1,6 @@
 """Errors a user can act on. Each carries a one-line message, a hint and the process exit code.
 
-Exit codes (documented in the README):
+Exit codes (documented in docs/reliability.md):
     0  success
     1  unexpected internal error (a bug: please report it with --debug output)
     2  usage or configuration error (bad option, bad sqlrec.toml, bad stage or template)

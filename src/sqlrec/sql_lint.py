@@ -102,4 +102,4 @@ def to_dialect(tree: exp.Expression, dialect: str, where: str, pretty: bool = Fa
         return tree.sql(dialect=DIALECTS.get(dialect, dialect), pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         raise TemplateError(f"{where}: cannot be written as {dialect} SQL: {exc}",
-                            hint="the README's \"Running on Spark\" lists what translates") from None
+                            hint="docs/spark.md (\"Running on Spark\") lists what translates") from None

@@ -1,32 +1,30 @@
-"""`sqlrec report`: one self-contained HTML file of an experiment's published tables, with charts drawn as inline
-SVG (no script, no font or image to fetch: it opens offline and prints as it shows).
+"""`sqlrec report`: one self-contained HTML file of an experiment's published tables (sqlrec.html_page), charts
+drawn by matplotlib as inline SVG (sqlrec.charts).
 
-Charts: the lead metric per variant with interval whiskers, lift against the control, the metric by k, coverage and
-popularity per variant, segment slices, and (after a simulated online test) online metrics with the oracle and random
-bounds and the rounds of the feedback loop.
+At the top, a summary in sentences: which arm wins each lead metric, by how much, with its interval, and whether that
+survives Holm's correction. Then the charts: the lead metric per variant with interval whiskers, the lift against the
+control, the metric by k, coverage and popularity per variant, segment slices, and (after a simulated online test)
+online metrics with the oracle and random bounds and the rounds of the feedback loop. The full tables are folded below.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pyarrow.parquet as pq
 
+from .. import charts
+from ..html_page import escape, figure, folded, interval, num, p_value, page, pct, section, signed, table
 from ..layout import table_path
 
-PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e",
-           "#9498a0")
-BOUND_COLOUR = "#9498a0"
-WIDTH = 720
 ONLINE_LEAD = ("ctr", "conversion", "revenue", "aov", "category_coverage")
 LABELS = {"revenue": "revenue per user", "ctr": "click-through rate", "aov": "average order value",
           "category_coverage": "category coverage per list", "catalog_coverage": "catalogue coverage",
           "avg_popularity": "mean popularity of listed items", "exposure_gini": "Gini of exposure",
-          "novelty": "novelty", "category_diversity": "category diversity"}
+          "novelty": "novelty", "category_diversity": "category diversity", "conversion": "conversion rate"}
+HIGHER_IS_WORSE = {"avg_popularity", "exposure_gini"}
 
 
 def load_published(folder: Path) -> tuple[dict, dict[str, list[dict]]]:
@@ -49,254 +47,151 @@ def write_report(folder: Path, out: Path) -> Path:
 def render_report(summary: Mapping, tables: Mapping[str, Sequence[Mapping]]) -> str:
     results = tables.get("experiment_results", [])
     arms = [v["name"] for v in summary["variants"]]
-    colours = {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(arms)}
-    colours.update({"holdout": "#bbbbbb", "oracle": BOUND_COLOUR, "random": BOUND_COLOUR})
-    metric, k = summary["metric"], summary["k"]
-    sections = [_header(summary, tables.get("experiment_srm", []))]
-
+    colours = charts.colours_for(arms, {"holdout": "#bbbbbb", "oracle": charts.GREY, "random": charts.GREY})
+    metric, k, control = summary["metric"], summary["k"], summary["control"]
+    level = f"{1 - summary['alpha']:.0%}"
     offline = [r for r in results if r["kind"] == "offline"]
+    online = [r for r in results if r["kind"] == "online"]
     lead = [r for r in offline if r["metric"] == metric and r["k"] == k]
-    sections.append(_section(
-        f"Offline: {metric}@{k} per variant", "Every test user scored under every variant (paired). Whiskers: "
-        f"{_pct(1 - summary['alpha'])} bootstrap interval of the mean.",
-        dot_chart([(r["arm"], r["value"], r["ci_low"], r["ci_high"], colours[r["arm"]]) for r in lead],
-                  f"{metric}@{k}")))
-    sections.append(_section(
-        f"Offline: lift over the control ({summary['control']})", "Difference of the mean from the control's, with "
-        "its paired bootstrap interval; a filled dot is significant after Holm's correction.",
-        dot_chart([(r["arm"], r["diff"], r["diff_low"], r["diff_high"], colours[r["arm"]], r["significant"])
-                   for r in lead if r["diff"] is not None], f"difference in {metric}@{k}", zero=True)))
-    sections.append(_section("Offline: comparison table", "", _results_html(
-        [r for r in offline if r["k"] == k and r["users"] is not None])))
+    srm = tables.get("experiment_srm", [])
+
+    sentences = _srm_sentences(srm) + _verdicts(lead, f"{metric}@{k} (offline)", control, level)
+    for m in ONLINE_LEAD[:3]:
+        sentences += _verdicts([r for r in online if r["metric"] == m], f"{LABELS.get(m, m)} (simulated online)",
+                               control, level)
+
+    sections = [section("Variants", "", _variants_table(summary), _srm_line(srm), _aa_line(summary))]
+    sections.append(section(
+        f"Offline: {metric}@{k} per variant", f"Every test user scored under every variant (paired). Whiskers: "
+        f"{level} bootstrap interval of the mean.",
+        figure(charts.interval_chart([charts.Interval(r["arm"], r["value"], r["ci_low"], r["ci_high"],
+                                                      colours[r["arm"]]) for r in lead], f"{metric}@{k}"))))
+    sections.append(section(
+        f"Offline: lift over the control ({control})", "Difference of the mean from the control's, with its paired "
+        "bootstrap interval; a filled dot is significant after Holm's correction, a hollow one is not.",
+        figure(charts.interval_chart([charts.Interval(r["arm"], r["diff"], r["diff_low"], r["diff_high"],
+                                                      colours[r["arm"]], bool(r["significant"]))
+                                      for r in lead if r["diff"] is not None], f"difference in {metric}@{k}",
+                                     zero_line=True))))
     by_k = {arm: sorted((r["k"], r["value"]) for r in offline if r["metric"] == metric and r["arm"] == arm)
             for arm in arms}
     if any(len(points) > 1 for points in by_k.values()):
-        sections.append(_section(f"Offline: {metric} by k", "", line_chart(by_k, colours, "k", metric)))
+        sections.append(section(f"Offline: {metric} by k", "", figure(charts.line_chart(by_k, colours, "k", metric))))
     quality = [m for m in ("catalog_coverage", "avg_popularity", "category_diversity", "novelty")
                if any(r["metric"] == m for r in offline)]
     if quality:
-        charts = "".join(bar_chart([(r["arm"], r["value"], colours[r["arm"]]) for r in offline
-                                    if r["metric"] == m and r["k"] == k], f"{LABELS.get(m, m)} @{k}")
-                         for m in quality)
-        sections.append(_section("Offline: coverage and popularity per variant", "Of each variant's lists for the "
-                                 "test users.", charts))
+        values = {arm: [next((r["value"] for r in offline if r["metric"] == m and r["k"] == k and r["arm"] == arm),
+                             None) for m in quality] for arm in arms}
+        sections.append(section("Offline: coverage and popularity per variant", "Of each variant's lists for the "
+                                "test users; each measure on its own scale.",
+                                *(figure(charts.bar_chart([f"{LABELS.get(m, m)} @{k}"], {a: [values[a][i]]
+                                                          for a in arms}, colours, LABELS.get(m, m)))
+                                  for i, m in enumerate(quality))))
     slices = [s for s in tables.get("experiment_slices", []) if s["k"] == k and metric in s]
     if slices:
-        sections.append(_section(f"Offline: {metric}@{k} by segment", "Users grouped by history (cold/warm) and "
-                                 "the users input's evaluate.slices columns.", _slices_chart(slices, metric, arms,
-                                                                                              colours)))
-    online = [r for r in results if r["kind"] == "online"]
+        groups = sorted({(s["slice"], str(s["value"])) for s in slices})
+        users = {(s["slice"], str(s["value"])): s["users"] for s in slices}
+        names = [f"{name} = {value} ({users[(name, value)]:,} users)" for name, value in groups]
+        series = {arm: [next((s[metric] for s in slices if s["arm"] == arm and (s["slice"], str(s["value"])) == g),
+                             None) for g in groups] for arm in arms}
+        sections.append(section(f"Offline: {metric}@{k} by segment", "Users grouped by history (cold/warm) and the "
+                                "users input's evaluate.slices columns.",
+                                figure(charts.bar_chart(names, series, colours, f"{metric}@{k}"))))
     if online:
         for m in ONLINE_LEAD:
             rows = [r for r in online if r["metric"] == m]
-            sections.append(_section(
+            sections.append(section(
                 f"Simulated online test: {LABELS.get(m, m)}", "Each user sees their own arm's list; grey: held-out "
-                "users and the oracle / random bounds. Whiskers: bootstrap interval of the mean over users.",
-                dot_chart([(r["arm"], r["value"], r["ci_low"], r["ci_high"], colours.get(r["arm"], BOUND_COLOUR),
-                            r["significant"]) for r in rows], LABELS.get(m, m))))
-        sections.append(_section("Simulated online test: comparison table", "Two-sample tests against the control "
-                                 "(Welch t, Mann-Whitney U), Holm-corrected.", _results_html(online)))
+                f"users and the oracle / random bounds. Whiskers: {level} bootstrap interval of the mean over users; "
+                "hollow: not significant after Holm.",
+                figure(charts.interval_chart([charts.Interval(r["arm"], r["value"], r["ci_low"], r["ci_high"],
+                                                              colours.get(r["arm"], charts.GREY),
+                                                              r["significant"] is not False) for r in rows],
+                                             LABELS.get(m, m)))))
         rounds = tables.get("experiment_rounds", [])
         if rounds and max(r["round"] for r in rounds) > 1:
             for m in ("ctr", "avg_popularity", "catalog_coverage"):
                 series = {arm: sorted((r["round"], r[m]) for r in rounds if r["arm"] == arm) for arm in arms}
-                sections.append(_section(f"Feedback loop: {LABELS.get(m, m)} by round", "Each round retrains on the "
-                                         "clicks and purchases of the rounds before.",
-                                         line_chart(series, colours, "round", LABELS.get(m, m))))
-    body = "\n".join(sections)
-    title = html.escape(f"sqlrec experiment {summary['experiment']}")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: {WIDTH + 80}px; color: #222; }}
-h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; }}
-table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ padding: 2px 6px; text-align: right; white-space: nowrap; }}
-th {{ border-bottom: 1px solid #999; }} td:first-child, th:first-child {{ text-align: left; }}
-.sig {{ font-weight: bold; }} .warn {{ color: #b00; font-weight: bold; }} .note {{ color: #555; }}
-svg text {{ font: 11px system-ui, sans-serif; fill: #333; }}
-</style></head><body>
-<h1>{title}</h1>
-{body}
-</body></html>
-"""
+                sections.append(section(f"Feedback loop: {LABELS.get(m, m)} by round", "Each round retrains on the "
+                                        "clicks and purchases of the rounds before.",
+                                        figure(charts.line_chart(series, colours, "round", LABELS.get(m, m)))))
+    sections.append(section("Full tables", "Bold rows are significant after Holm's correction.",
+                            folded(f"Offline: every metric at k = {k}",
+                                   _results_table([r for r in offline if r["k"] == k and r["users"] is not None])),
+                            folded("Simulated online test: every metric (Welch t, Mann-Whitney U; Holm-corrected)",
+                                   _results_table(online) if online else "")))
+    simulated = summary["rounds"] if summary["simulated"] else 0
+    lede = (f"{escape(summary['description'])} Salt {escape(summary['salt'])}, holdout {pct(summary['holdout'])} "
+            f"(shown {escape(summary['holdout_gets'])}), alpha {summary['alpha']}, {summary['bootstrap']} bootstrap "
+            f"resamples, seed {summary['seed']}, {simulated} simulated rounds.")
+    return page(f"sqlrec experiment {summary['experiment']}", lede, sentences, sections)
 
 
-def _header(summary: Mapping, srm: Sequence[Mapping]) -> str:
-    rows = "".join(f"<tr><td>{_e(v['name'])}{' (control)' if v['name'] == summary['control'] else ''}</td>"
-                   f"<td>{_e(v['description'])}</td><td>{v['traffic']:g}</td>"
-                   f"<td>{_e(json.dumps(v['vars'], sort_keys=True))}</td><td>{v['explore_slots']}</td></tr>"
-                   for v in summary["variants"])
-    srm_line = ""
-    if srm:
-        observed = ", ".join(f"{_e(r['arm'])} {r['observed_users']} (expected {r['expected_users']:.0f})" for r in srm)
-        verdict = ('<span class="warn">sample ratio mismatch: do not trust the comparison</span>'
-                   if srm[0]["mismatch"] else "no sample ratio mismatch")
-        srm_line = f"<p>Users per arm: {observed}. Chi-square p = {srm[0]['p_value']:.3g}: {verdict}.</p>"
-    aa = summary.get("aa_false_positive_rate")
-    aa_line = (f"<p>A/A check: {summary['aa_splits']} random halvings of the control's test users, "
-               f"{_pct(aa)} found significant at alpha {summary['alpha']} (nominal {_pct(summary['alpha'])}).</p>"
-               if aa is not None and not _missing(aa) else "")
-    return (f"<p>{_e(summary['description'])}</p><p class=note>Salt {_e(summary['salt'])}, holdout "
-            f"{_pct(summary['holdout'])} (shown {_e(summary['holdout_gets'])}), alpha {summary['alpha']}, "
-            f"{summary['bootstrap']} bootstrap resamples, seed {summary['seed']}, "
-            f"{summary['rounds'] if summary['simulated'] else 0} simulated rounds.</p>"
-            f"<table><tr><th>variant</th><th>what</th><th>traffic</th><th>vars</th><th>explore slots</th></tr>"
-            f"{rows}</table>{srm_line}{aa_line}")
-
-
-def _section(title: str, note: str, content: str) -> str:
-    return f"<h2>{_e(title)}</h2>" + (f"<p class=note>{_e(note)}</p>" if note else "") + content
-
-
-def _results_html(rows: Sequence[Mapping]) -> str:
-    head = ("<tr><th>arm</th><th>metric</th><th>users</th><th>value</th><th>interval</th><th>diff</th>"
-            "<th>diff interval</th><th>lift</th><th>p (t)</th><th>p (rank)</th><th>p (Holm)</th></tr>")
-    body = []
-    for r in rows:
-        cls = ' class="sig"' if r.get("significant") else ""
-        body.append(f"<tr{cls}><td>{_e(r['arm'])}</td><td>{_e(r['metric'])}</td><td>{r['users']}</td>"
-                    f"<td>{_num(r['value'])}</td><td>{_interval(r['ci_low'], r['ci_high'])}</td>"
-                    f"<td>{_num(r['diff'])}</td><td>{_interval(r['diff_low'], r['diff_high'])}</td>"
-                    f"<td>{_pct(r['lift'])}</td><td>{_p(r['p_t'])}</td><td>{_p(r['p_rank'])}</td>"
-                    f"<td>{_p(r['p_holm'])}</td></tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-# -- charts (inline SVG) ---------------------------------------------------------------------------------------
-
-
-def dot_chart(rows: Iterable[tuple], axis: str, zero: bool = False) -> str:
-    """One line per row (label, value, low, high, colour[, filled]): a dot at the value, a whisker low..high."""
-    rows = [r for r in rows if not _missing(r[1])]
-    if not rows:
-        return "<p class=note>nothing to draw</p>"
-    values = [x for r in rows for x in (r[1], r[2], r[3]) if not _missing(x)] + ([0.0] if zero else [])
-    scale = _Scale(min(values), max(values), 110, WIDTH - 20)
-    line = 22
-    height = line * len(rows) + 40
-    parts = [_axis(scale, height - 30, axis)]
-    if zero:
-        parts.append(f'<line x1="{scale(0):.1f}" x2="{scale(0):.1f}" y1="5" y2="{height - 30}" stroke="#999" '
-                     'stroke-dasharray="3,3"/>')
-    for i, row in enumerate(rows):
-        label, value, low, high, colour = row[:5]
-        filled = row[5] if len(row) > 5 else True
-        y = 15 + i * line
-        parts.append(f'<text x="100" y="{y + 4}" text-anchor="end">{_e(label)}</text>')
-        if not _missing(low) and not _missing(high):
-            parts.append(f'<line x1="{scale(low):.1f}" x2="{scale(high):.1f}" y1="{y}" y2="{y}" '
-                         f'stroke="{colour}" stroke-width="2"><title>{_e(label)}: {_num(low)} .. {_num(high)}'
-                         '</title></line>')
-        fill = colour if filled is not False else "white"
-        parts.append(f'<circle cx="{scale(value):.1f}" cy="{y}" r="5" fill="{fill}" stroke="{colour}" '
-                     f'stroke-width="2"><title>{_e(label)}: {_num(value)}</title></circle>')
-    return _svg(height, parts, f"{axis} per arm")
-
-
-def bar_chart(rows: Sequence[tuple], axis: str) -> str:
-    rows = [r for r in rows if not _missing(r[1])]
-    if not rows:
-        return ""
-    scale = _Scale(0.0, max(max(r[1] for r in rows), 1e-12), 110, WIDTH - 20)
-    line = 20
-    height = line * len(rows) + 40
-    parts = [_axis(scale, height - 30, axis)]
-    for i, (label, value, colour) in enumerate(rows):
-        y = 8 + i * line
-        parts.append(f'<text x="100" y="{y + 11}" text-anchor="end">{_e(label)}</text>'
-                     f'<rect x="{scale(0):.1f}" y="{y}" width="{max(scale(value) - scale(0), 0.5):.1f}" height="14" '
-                     f'fill="{colour}"><title>{_e(label)}: {_num(value)}</title></rect>')
-    return _svg(height, parts, axis)
-
-
-def line_chart(series: Mapping[str, Sequence[tuple]], colours: Mapping[str, str], x_label: str, y_label: str) -> str:
-    points = [(x, y) for s in series.values() for x, y in s if not _missing(y)]
-    if not points:
-        return ""
-    height = 260
-    xs = _Scale(min(p[0] for p in points), max(p[0] for p in points), 60, WIDTH - 110)
-    ys = _Scale(min(p[1] for p in points), max(p[1] for p in points), height - 35, 10)
-    parts = [_axis(xs, height - 35, x_label), _y_axis(ys, y_label)]
-    for i, (name, pts) in enumerate(series.items()):
-        pts = [(x, y) for x, y in pts if not _missing(y)]
-        if not pts:
+def _verdicts(rows: Sequence[Mapping], what: str, control: str, level: str) -> list[str]:
+    """Sentences on one metric: the best arm, then each arm against the control, with intervals and Holm."""
+    by_arm = {r["arm"]: r for r in rows if not charts.missing(r["value"])}
+    if control not in by_arm or len(by_arm) < 2:
+        return []
+    metric = rows[0]["metric"]
+    worse_is_higher = metric in HIGHER_IS_WORSE
+    contenders = {a: r for a, r in by_arm.items() if r.get("diff") is not None or a == control}
+    best = (min if worse_is_higher else max)(contenders, key=lambda a: contenders[a]["value"])
+    base = by_arm[control]["value"]
+    out = [f"<b>{escape(what)}</b>: best is <b>{escape(best)}</b> at {num(by_arm[best]['value'])} "
+           f"(control {escape(control)}: {num(base)})."]
+    for arm, r in contenders.items():
+        if arm == control:
             continue
-        colour = colours.get(name, BOUND_COLOUR)
-        path = " ".join(f"{xs(x):.1f},{ys(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        parts += [f'<circle cx="{xs(x):.1f}" cy="{ys(y):.1f}" r="3" fill="{colour}"><title>{_e(name)} {x_label} '
-                  f'{x}: {_num(y)}</title></circle>' for x, y in pts]
-        parts.append(f'<text x="{WIDTH - 95}" y="{20 + 15 * i}" fill="{colour}">&#9632; {_e(name)}</text>')
-    return _svg(height, parts, f"{y_label} by {x_label}")
+        verdict = ("significant after Holm" if r["significant"] else "<i>not</i> significant after Holm")
+        out.append(f"{escape(arm)} against {escape(control)}: {signed(r['diff'])} ({pct(r['lift'], True)}), "
+                   f"{level} interval {interval(r['diff_low'], r['diff_high'], True)}; {verdict} "
+                   f"(p {_p_text(r['p_holm'])}).")
+    return out
 
 
-def _slices_chart(slices: Sequence[Mapping], metric: str, arms: Sequence[str], colours: Mapping[str, str]) -> str:
-    groups = sorted({(s["slice"], str(s["value"])) for s in slices})
-    out = []
-    for slice_name, value in groups:
-        rows = [(s["arm"], s[metric], colours.get(s["arm"], BOUND_COLOUR)) for s in slices
-                if s["slice"] == slice_name and str(s["value"]) == value and s["arm"] in arms]
-        users = next((s["users"] for s in slices if s["slice"] == slice_name and str(s["value"]) == value), 0)
-        out.append(bar_chart(rows, f"{metric}: {slice_name} = {value} ({users} users)"))
-    return "".join(out)
+def _srm_sentences(srm: Sequence[Mapping]) -> list[str]:
+    if not srm:
+        return []
+    if srm[0]["mismatch"]:
+        return [f'<span class="warn">Sample ratio mismatch (chi-square p = {srm[0]["p_value"]:.3g}): the arms did '
+                "not get the traffic they were given, so do not trust the comparison below.</span>"]
+    return [f"Traffic split as configured: no sample ratio mismatch (chi-square p = {srm[0]['p_value']:.3g})."]
 
 
-class _Scale:
-    def __init__(self, low: float, high: float, start: float, stop: float):
-        if high == low:
-            high, low = high + 1.0, low - (1.0 if low != 0 else 0.0)
-        pad = (high - low) * 0.05
-        self.low, self.high, self.start, self.stop = low - pad, high + pad, start, stop
-
-    def __call__(self, value: float) -> float:
-        return self.start + (value - self.low) / (self.high - self.low) * (self.stop - self.start)
-
-    def ticks(self, n: int = 5) -> list[float]:
-        return [self.low + (self.high - self.low) * (i + 0.5) / n for i in range(n)]
+def _variants_table(summary: Mapping) -> str:
+    rows = [[escape(v["name"]) + (" (control)" if v["name"] == summary["control"] else ""), escape(v["description"]),
+             f"{v['traffic']:g}", v["explore_slots"], escape(json.dumps(v["vars"], sort_keys=True))]
+            for v in summary["variants"]]
+    return table(["variant", "what", "traffic", "explore slots", "vars"], rows, text_columns=2, wrap=(4,))
 
 
-def _axis(scale: _Scale, y: float, label: str) -> str:
-    ticks = "".join(f'<text x="{scale(t):.1f}" y="{y + 14}" text-anchor="middle">{_num(t)}</text>'
-                    for t in scale.ticks())
-    return (f'<line x1="{min(scale.start, scale.stop)}" x2="{max(scale.start, scale.stop)}" y1="{y}" y2="{y}" '
-            f'stroke="#999"/>{ticks}<text x="{WIDTH / 2}" y="{y + 28}" text-anchor="middle">{_e(label)}</text>')
-
-
-def _y_axis(scale: _Scale, label: str) -> str:
-    ticks = "".join(f'<text x="55" y="{scale(t) + 4:.1f}" text-anchor="end">{_num(t)}</text>' for t in scale.ticks())
-    return f'<line x1="60" x2="60" y1="{scale.stop}" y2="{scale.start}" stroke="#999"/>{ticks}' \
-           f'<text x="12" y="12">{_e(label)}</text>'
-
-
-def _svg(height: float, parts: list[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" role="img" '
-            f'aria-label="{_e(title)}" viewBox="0 0 {WIDTH} {height:.0f}">{"".join(parts)}</svg>')
-
-
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _num(value) -> str:
-    if _missing(value):
+def _srm_line(srm: Sequence[Mapping]) -> str:
+    if not srm:
         return ""
-    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    observed = ", ".join(f"{escape(r['arm'])} {r['observed_users']:,} (expected {r['expected_users']:,.0f})"
+                         for r in srm)
+    verdict = ('<span class="warn">sample ratio mismatch: do not trust the comparison</span>'
+               if srm[0]["mismatch"] else "no sample ratio mismatch")
+    return f"<p>Users per arm: {observed}. Chi-square p = {srm[0]['p_value']:.3g}: {verdict}.</p>"
 
 
-def _pct(value) -> str:
-    return "" if _missing(value) else f"{value:.1%}"
+def _aa_line(summary: Mapping) -> str:
+    aa = summary.get("aa_false_positive_rate")
+    if aa is None or charts.missing(aa):
+        return ""
+    return (f"<p>A/A check: {summary['aa_splits']} random halvings of the control's test users, {pct(aa)} found "
+            f"significant at alpha {summary['alpha']} (nominal {pct(summary['alpha'])}).</p>")
 
 
-def _p(value) -> str:
-    return "" if _missing(value) else ("<0.0001" if value < 1e-4 else f"{value:.4f}")
+def _results_table(rows: Sequence[Mapping]) -> str:
+    header = ["arm", "metric", "users", "value", "interval", "diff", "diff interval", "lift", "p (t)", "p (rank)",
+              "p (Holm)"]
+    cells = [[escape(r["arm"]), escape(r["metric"]), "" if r["users"] is None else f"{r['users']:,}", num(r["value"]),
+              interval(r["ci_low"], r["ci_high"]), signed(r["diff"]), interval(r["diff_low"], r["diff_high"], True),
+              pct(r["lift"], True), p_value(r["p_t"]), p_value(r["p_rank"]), p_value(r["p_holm"])] for r in rows]
+    return table(header, cells, text_columns=2, strong=[bool(r.get("significant")) for r in rows])
 
 
-def _interval(low, high) -> str:
-    return "" if _missing(low) or _missing(high) else f"[{_num(low)}, {_num(high)}]"
-
-
+def _p_text(value) -> str:
+    shown = p_value(value)
+    return shown.replace("<", "&lt; ") if shown.startswith("<") else f"= {shown}"
