@@ -296,7 +296,7 @@ def validate(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, 
 @cli.command()
 @_project_option
 @_set_option
-@_example("sqlrec check -p shop", "sqlrec check --set inputs.events.path=new_events.parquet")
+@_example("sqlrec check -p shop", "sqlrec check --set inputs.events.path=data/events.parquet")
 def check(project: Path | None, settings: tuple[str, ...]) -> None:
     """Run the input checks (types, NULLs, duplicates, time ranges, unknown items, ...) without running stages."""
     reports = api.check(_project_dir(project), overrides=_parse_vars(settings, "--set"))
@@ -450,7 +450,7 @@ def recommend(user: str, k: int | None, explain: bool, fmt: str, project: Path |
 @click.option("--source", default=None, help="Only this source (cooccurrence or content).")
 @_format_option
 @_project_option
-@_example("sqlrec similar --item 1017", "sqlrec similar --item 1017 --source content -k 5 --format csv")
+@_example("sqlrec similar --item 100017", "sqlrec similar --item 100017 --source content -k 5 --format csv")
 def similar(item: str, k: int | None, source: str | None, fmt: str, project: Path | None) -> None:
     """The items published as similar to an item, best first per source. Reads the current run; runs nothing."""
     from .lookups import open_current
@@ -463,7 +463,7 @@ def similar(item: str, k: int | None, source: str | None, fmt: str, project: Pat
 @click.option("--item", "item", required=True, help="The recommended item's id.")
 @_format_option
 @_project_option
-@_example("sqlrec explain --user 42 --item 1017", "sqlrec explain --user 42 --item 1017 --format json")
+@_example("sqlrec explain --user 42 --item 100288", "sqlrec explain --user 42 --item 100288 --format json")
 def explain(user: str, item: str, fmt: str, project: Path | None) -> None:
     """Why an item is in a user's published list: its source, reason and largest contributors."""
     from .lookups import open_current
