@@ -123,7 +123,7 @@ def test_lookups_run_nothing_and_load_no_pipeline(shop):
     user, _ = _a_user_and_item(shop)
     code = ("import sys; from sqlrec.cli import main; sys.argv = ['sqlrec', 'recommend', '--user', %r, '-p', %r];\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy = ('jinja2', 'scipy', 'sqlrec.pipeline', 'pandas', 'pyarrow')\n"
+            "heavy = ('jinja2', 'scipy', 'sqlrec.pipeline', 'pandas', 'pyarrow', 'matplotlib', 'rich')\n"
             "print(sorted(m for m in heavy if m in sys.modules))"
             % (str(user), str(shop)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
