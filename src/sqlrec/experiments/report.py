@@ -137,16 +137,17 @@ def _verdicts(rows: Sequence[Mapping], what: str, control: str, level: str) -> l
     contenders = {a: r for a, r in by_arm.items() if r.get("diff") is not None or a == control}
     best = (min if worse_is_higher else max)(contenders, key=lambda a: contenders[a]["value"])
     base = by_arm[control]["value"]
-    out = [f"<b>{escape(what)}</b>: best is <b>{escape(best)}</b> at {num(by_arm[best]['value'])} "
-           f"(control {escape(control)}: {num(base)})."]
+    head = (f"<b>{escape(what)}</b>: best is <b>{escape(best)}</b> at {num(by_arm[best]['value'])} "
+            f"(control {escape(control)}: {num(base)}).")
+    arms = []
     for arm, r in contenders.items():
         if arm == control:
             continue
         verdict = ("significant after Holm" if r["significant"] else "<i>not</i> significant after Holm")
-        out.append(f"{escape(arm)} against {escape(control)}: {signed(r['diff'])} ({pct(r['lift'], True)}), "
-                   f"{level} interval {interval(r['diff_low'], r['diff_high'], True)}; {verdict} "
-                   f"(p {_p_text(r['p_holm'])}).")
-    return out
+        arms.append(f"{escape(arm)} against {escape(control)}: {signed(r['diff'])} ({pct(r['lift'], True)}), "
+                    f"{level} interval {interval(r['diff_low'], r['diff_high'], True)}; {verdict} "
+                    f"(p {_p_text(r['p_holm'])}).")
+    return [head + "<ul>" + "".join(f"<li>{line}</li>" for line in arms) + "</ul>"]
 
 
 def _srm_sentences(srm: Sequence[Mapping]) -> list[str]:
