@@ -213,3 +213,33 @@ def _value(value) -> str:
 
 def _only_comments(statement: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
+def test_the_commands_given_a_project_folder_and_the_starter_commands_run_as_written(place, tmp_path, monkeypatch):
+    """`-p shop` lines beside the walk's project; `init`, `generate` (at its default size) and `run --demo` in a
+    fresh folder; `python -c ...` lines beside the demo. (`-p examples/...` lines: tests/test_real_data_commands.py
+    runs those commands on the examples, pointed at ../shared.)"""
+    if not (place / "shop").exists():
+        test_the_your_own_project_walk_runs_as_written(place)
+    ran = 0
+    for page, argv in command_lines():
+        name = argv[0]
+        if name in RUN_HERE and "-p" in argv and argv[argv.index("-p") + 1] == "shop":
+            monkeypatch.chdir(place)
+        elif name in ("init", "generate") and "--events" not in argv or argv[:2] == ["run", "--demo"]:
+            fresh = tmp_path / f"fresh{ran}"
+            fresh.mkdir()
+            monkeypatch.chdir(fresh)
+        else:
+            continue
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code == 0, (page, argv, result.output)
+        ran += 1
+    assert ran >= 8
+    for page, code in blocks("sh"):
+        for line in code.splitlines():
+            if line.startswith("python -c "):
+                done = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=place, capture_output=True,
+                                      text=True, timeout=120)
+                assert done.returncode == 0, (page, line, done.stderr[-2000:])
+                ran += 1
