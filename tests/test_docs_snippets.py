@@ -2,9 +2,10 @@
 
 - Shell: every `sqlrec ...` line is accepted by the command line's parser (the command and each option exist, each
   value is valid); the lookup and inspection commands run on the demo project, and the "your own project" walk
-  (init, validate, ls, render, run) runs as written. The commands that train (evaluate, experiment, report) run in
-  the README's tour (bench/readme_figures.py, tests/test_readme_figures.py); the Online Retail and MovieLens
-  examples' commands in tests/test_real_data_commands.py.
+  (init, validate, ls, render, run) runs as written; every line that trains (run, evaluate, tune, experiment,
+  report) and the 1M-event generate line run as written on a small demo project. The README's tour runs in
+  bench/readme_figures.py (tests/test_readme_figures.py), the `--engine spark` lines in tests/test_spark_demo.py,
+  the Online Retail and MovieLens examples' commands in tests/test_real_data_commands.py.
 - Python: every block runs in a fresh process beside the demo and the walk's project; a `@python_stage` block runs
   inside a project's `sqlrec run`.
 - SQL: queries run on the demo's snapshot; a stage template (`{{ ref(...) }}`) renders and runs in a project.
@@ -18,6 +19,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -29,6 +31,8 @@ import sqlrec
 from conftest import CHECKOUT
 from sqlrec.cli import cli
 from sqlrec.config import load_config
+from sqlrec.datagen import WorldSize, generate
+from sqlrec.scaffold import init_project
 
 PAGES = [CHECKOUT / "README.md"] + sorted((CHECKOUT / "docs").glob("*.md"))
 SHARES_OUTPUT = """-- Each item's share of the buyers (the docs' Python stage, published).
@@ -42,6 +46,10 @@ SHARES_OUTPUT = """-- Each item's share of the buyers (the docs' Python stage, p
 SELECT item_id, share FROM {{ ref('item_share') }}
 """
 RUN_HERE = {"recommend", "similar", "explain", "render", "ls", "validate", "check", "completion"}
+#: The commands that train, run as written by test_the_commands_that_train_run_as_written on a small demo project;
+#: the `--engine spark` lines run in tests/test_spark_demo.py; `run --demo`, `init` and `generate` (but its
+#: 1M-event line) run in test_the_commands_given_a_project_folder_and_the_starter_commands_run_as_written.
+TRAIN = {"run", "evaluate", "tune", "experiment", "report"}
 
 
 def blocks(language: str, pages=PAGES) -> list[tuple[str, str]]:
@@ -243,3 +251,37 @@ def test_the_commands_given_a_project_folder_and_the_starter_commands_run_as_wri
                                       text=True, timeout=120)
                 assert done.returncode == 0, (page, line, done.stderr[-2000:])
                 ran += 1
+
+
+def test_the_commands_that_train_run_as_written(tmp_path, monkeypatch):
+    """Every documented `run`, `evaluate`, `tune`, `experiment` and `report` line (but `--engine spark`, the
+    examples' `-p examples/...` and the tour's), and the 1M-event `generate` line, run as written. They run in a project with the
+    demo's settings over a world a third of the demo's size, so that the suite stays fast; `-p shop` lines run
+    beside it."""
+    shop = tmp_path / "shop"
+    init_project(shop, name="shop", demo=True)
+    generate(shop / "data", WorldSize(users=700, items=120, events=12_000))
+    (shop / "data" / "events").mkdir()  # for the line reading a glob of event files
+    (shop / "data" / "events.parquet").rename(shop / "data" / "events" / "part-0.parquet")
+    (shop / "data" / "events.parquet").symlink_to(Path("events") / "part-0.parquet")
+    ran = []
+    for page, argv in sorted(command_lines(), key=lambda line: line[1][0] == "report"):  # reports need results
+        if argv[0] not in TRAIN | {"generate"} or "spark" in argv or "--demo" in argv:
+            continue
+        if argv[0] == "generate" and "--events" not in argv or argv in (["evaluate"], ["experiment"]):
+            continue  # the README's tour runs these two on the demo (tests/test_readme_figures.py)
+        if "-p" in argv and argv[argv.index("-p") + 1] != "shop":
+            continue  # the examples' lines: tests/test_real_data_commands.py
+        if tuple(argv) in {tuple(a) for _, a in ran}:
+            continue
+        monkeypatch.chdir(tmp_path if "-p" in argv or argv[0] == "generate" else shop)
+        started = time.perf_counter()
+        result = CliRunner().invoke(cli, argv + ["--no-progress"] * (argv[0] in TRAIN - {"report"}))
+        print(f"{time.perf_counter() - started:6.1f} s  sqlrec {' '.join(argv)}")
+        assert result.exit_code == 0, (page, argv, result.output[-3000:])
+        ran.append((page, argv))
+    assert {argv[0] for _, argv in ran} == TRAIN | {"generate"} and len(ran) >= 12
+    assert ["experiment", "strategies", "--no-simulate"] in [argv for _, argv in ran]
+    assert (tmp_path / "big" / "events.parquet").exists()
+    assert (shop / "strategies.html").exists()
+    assert (shop / "output" / "evaluation" / "report.html").exists()

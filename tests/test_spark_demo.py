@@ -62,8 +62,11 @@ def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark,
     models = ["cooccurrence", "popularity"]
     overrides = {"evaluate.models": models, "output.path": str(tmp_path / "duck")}
     sqlrec.evaluate(demo, overrides=overrides, progress=False)
-    sqlrec.evaluate(demo, overrides={**overrides, "output.path": str(tmp_path / "spark")}, progress=False,
-                    spark=spark)
+    # the docs' `sqlrec evaluate --engine spark`, on the command line (it uses the module's session)
+    result = CliRunner().invoke(cli, ["evaluate", "-p", str(demo), "--engine", "spark", "--no-progress",
+                                      "--no-report", "--set", 'evaluate.models=["cooccurrence", "popularity"]',
+                                      "--set", f"output.path={tmp_path / 'spark'}"])
+    assert result.exit_code == 0, result.output
     duck, spark_root = tmp_path / "duck" / "evaluation", tmp_path / "spark" / "evaluation"
     assert assert_same_outputs(duck, spark_root) == ["evaluation_lists", "metrics", "metrics_by_slice",
                                                      "metrics_by_user", "split_summary"]

@@ -199,7 +199,7 @@ def init(folder: Path, no_data: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only where the outputs are.")
 @_example("sqlrec run --demo",
           "sqlrec run -p shop",
-          "sqlrec run --var k=20 --set inputs.events.path=/data/events/*.parquet",
+          "sqlrec run --var k=20 --set inputs.events.path=data/events/*.parquet",
           "sqlrec run --engine spark")
 def run(project: Path | None, vars_: tuple[str, ...], settings: tuple[str, ...], demo: bool, demo_dir: Path,
         quiet: bool, no_progress: bool, update_contract: bool, engine: str | None, spark_master: str | None) -> None:
