@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+import shlex
 import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 import sqlrec
-from conftest import tree_digest, world_project
+from conftest import CHECKOUT, tree_digest, world_project
 from sqlrec.config import ExperimentSpec, Variant, load_config
 from sqlrec.datagen import WorldSize, generate
 from sqlrec.datagen.truth import Truth
@@ -426,6 +429,16 @@ def test_the_report_is_self_contained_reads_well_in_headless_chromium_and_leads_
         assert f"[{r['diff_low']:+.4g}, {r['diff_high']:+.4g}]; {verdict}" in summary
     # the full tables are below, folded
     assert text.index("<details>") > text.index("<figure>")
+    # the docs' screenshot command, as written, in a folder laid out like a project (with the Chromium found)
+    from browser import chromium
+    line = re.search(r"^(chromium-headless-shell --headless .*?report\.html\")$",
+                     (CHECKOUT / "docs" / "evaluation.md").read_text(), re.S | re.M).group(1)
+    shot = tmp_path / "shot"
+    (shot / "output" / "experiments" / "strategies").mkdir(parents=True)
+    (shot / "output" / "experiments" / "strategies" / "report.html").write_text(text)
+    done = subprocess.run(["bash", "-c", line.replace("chromium-headless-shell", shlex.quote(chromium()), 1)],
+                          cwd=shot, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and (shot / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", done.stderr
 
 
 # -- declared grain ---------------------------------------------------------------------------------------------
