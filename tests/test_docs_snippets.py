@@ -19,7 +19,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -255,9 +254,9 @@ def test_the_commands_given_a_project_folder_and_the_starter_commands_run_as_wri
 
 def test_the_commands_that_train_run_as_written(tmp_path, monkeypatch):
     """Every documented `run`, `evaluate`, `tune`, `experiment` and `report` line (but `--engine spark`, the
-    examples' `-p examples/...` and the tour's), and the 1M-event `generate` line, run as written. They run in a project with the
-    demo's settings over a world a third of the demo's size, so that the suite stays fast; `-p shop` lines run
-    beside it."""
+    examples' `-p examples/...` and the tour's), and the 1M-event `generate` line, run as written. They run in a
+    project with the demo's settings over a world a third of the demo's size, so that the suite stays fast; `-p shop`
+    lines run beside it."""
     shop = tmp_path / "shop"
     init_project(shop, name="shop", demo=True)
     generate(shop / "data", WorldSize(users=700, items=120, events=12_000))
@@ -272,12 +271,10 @@ def test_the_commands_that_train_run_as_written(tmp_path, monkeypatch):
             continue  # the README's tour runs these two on the demo (tests/test_readme_figures.py)
         if "-p" in argv and argv[argv.index("-p") + 1] != "shop":
             continue  # the examples' lines: tests/test_real_data_commands.py
-        if tuple(argv) in {tuple(a) for _, a in ran}:
+        if argv in [done for _, done in ran]:
             continue
         monkeypatch.chdir(tmp_path if "-p" in argv or argv[0] == "generate" else shop)
-        started = time.perf_counter()
         result = CliRunner().invoke(cli, argv + ["--no-progress"] * (argv[0] in TRAIN - {"report"}))
-        print(f"{time.perf_counter() - started:6.1f} s  sqlrec {' '.join(argv)}")
         assert result.exit_code == 0, (page, argv, result.output[-3000:])
         ran.append((page, argv))
     assert {argv[0] for _, argv in ran} == TRAIN | {"generate"} and len(ran) >= 12

@@ -64,7 +64,7 @@ def test_the_demo_evaluation_gives_the_same_metrics_on_both_engines(demo, spark,
     sqlrec.evaluate(demo, overrides=overrides, progress=False)
     # the docs' `sqlrec evaluate --engine spark`, on the command line (it uses the module's session)
     result = CliRunner().invoke(cli, ["evaluate", "-p", str(demo), "--engine", "spark", "--no-progress",
-                                      "--no-report", "--set", 'evaluate.models=["cooccurrence", "popularity"]',
+                                      "--no-report", "--set", f"evaluate.models={json.dumps(models)}",
                                       "--set", f"output.path={tmp_path / 'spark'}"])
     assert result.exit_code == 0, result.output
     duck, spark_root = tmp_path / "duck" / "evaluation", tmp_path / "spark" / "evaluation"
