@@ -1,12 +1,14 @@
 """The benchmark suite: sqlrec against the tools a retail data team would otherwise use, in one run on the same data.
 
-    python bench/run.py --scale 1M|5M|20M [--repeat 3] [--data DIR] [--out bench/results] [--only NAME ...]
+    python bench/run.py --scale 1M|5M|20M|smoke [--repeat 3] [--data DIR] [--out bench/results] [--only NAME ...]
 
 Generates the synthetic retail world of the scale once (cached under --data, default $TMPDIR/sqlrec-bench/<scale>):
 
     1M   1,000,000 events    50,000 users     5,000 items
     5M   5,000,000 events   250,000 users    25,000 items
     20M 20,000,000 events 1,000,000 users   100,000 items   (about MovieLens-20M)
+    smoke   30,000 events     2,000 users       300 items   (for tests/test_bench_lines.py: the documented
+                                                             lines, run end to end in seconds)
 
 then runs every measurement below in a fresh process that reports its own peak RSS (VmHWM), the measurements
 alternating, `--repeat` times, and reports medians:
@@ -59,7 +61,8 @@ from scale import write_full_project
 BENCH = Path(__file__).resolve()
 SCALES = {"1M": dict(users=50_000, items=5_000, events=1_000_000),
           "5M": dict(users=250_000, items=25_000, events=5_000_000),
-          "20M": dict(users=1_000_000, items=100_000, events=20_000_000)}
+          "20M": dict(users=1_000_000, items=100_000, events=20_000_000),
+          "smoke": dict(users=2_000, items=300, events=30_000)}
 #: The knobs of the measured project beyond the defaults: neighbour pruning and a history cap (README, "Performance").
 NEIGHBOURS, MAX_HISTORY = 50, 100
 KNOBS = f"cooccurrence_neighbours = {NEIGHBOURS}\ncooccurrence_max_history = {MAX_HISTORY}"
