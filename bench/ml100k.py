@@ -101,6 +101,7 @@ keep_runs = 1
 
 [vars]
 k = 10
+cooccurrence_neighbours = 0  # exact SAR, as the published benchmark
 """ + TUNING)
     publish = folder / "sql" / "publish"
     publish.mkdir(parents=True)

@@ -121,19 +121,21 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one(readme):
     assert commands[1].split("&& ", 1)[1] in ci.replace('"$VENV/bin/', ".venv/bin/").replace('"', "")
 
 
-@pytest.mark.parametrize("script, block", [("readers", "readers"), ("memory_limit", "memory-limit")])
-def test_the_measured_tables_of_the_readers_page_are_the_benchmarks_results(script, block):
-    """docs/readers.md shows what bench/<script>.py last measured (bench/results/<script>.json), not figures typed
-    by hand: rerunning the script rewrites both."""
+@pytest.mark.parametrize("script, block, page", [("readers", "readers", "readers.md"),
+                                                 ("memory_limit", "memory-limit", "readers.md"),
+                                                 ("neighbour_default", "neighbour-default", "recommenders.md")])
+def test_the_measured_tables_of_the_docs_are_the_benchmarks_results(script, block, page):
+    """The docs show what bench/<script>.py last measured (bench/results/<script>.json), not figures typed by hand:
+    rerunning the script rewrites both."""
     import importlib
     import json
     import sys
     sys.path.insert(0, str(ROOT / "bench"))
     module = importlib.import_module(script)
     rows = json.loads((ROOT / "bench" / "results" / f"{script}.json").read_text())
-    page = (ROOT / "docs" / "readers.md").read_text()
-    shown = re.search(rf"<!-- figures:{block} -->(.*?)<!-- /figures:{block} -->", page, re.S).group(1).strip()
-    assert shown == module.render(rows), f"docs/readers.md is stale: run python bench/{script}.py"
+    text = (ROOT / "docs" / page).read_text()
+    shown = re.search(rf"<!-- figures:{block} -->(.*?)<!-- /figures:{block} -->", text, re.S).group(1).strip()
+    assert shown == module.render(rows), f"docs/{page} is stale: run python bench/{script}.py"
 
 
 def test_the_reliability_section_counts_the_bad_input_cases(all_docs):

@@ -113,7 +113,7 @@ def test_refreshes_chain_and_only_the_current_run_keeps_state(world, tmp_path):
 
 def test_the_threshold_drops_counts_as_sar_does(world, tmp_path):
     """Counts are kept whole; the similarity leaves out pairs below vars.cooccurrence_threshold (SAR zeroes them)."""
-    root = _project(world, tmp_path / "p", '[vars]\ncooccurrence_threshold = 3\n')
+    root = _project(world, tmp_path / "p", '[vars]\ncooccurrence_threshold = 3\ncooccurrence_neighbours = 0\n')
     _write_files(world, root / "events", OLD)
     (root / "sql" / "publish").mkdir(parents=True)
     (root / "sql" / "publish" / "pairs_similarity.sql").write_text(

@@ -130,6 +130,8 @@ class _InputCheck:
         self.condition: exp.Expression | None = None  # the parsed filter, found by preflight
         self.canonical = CANONICAL_COLUMNS.get(self.spec.name, {})
         self.raw = f"__raw_{self.spec.name}"
+        self.deduplicated = f"__deduplicated_{self.spec.name}"
+        self.temporary: list[str] = []  # tables made on the way, dropped with the raw one
         self.report = InputReport(name=self.spec.name, files=len(resolved.locations))
         self.converted: dict[str, str] = {}  # canonical column -> source column, for columns that were converted
 
@@ -205,7 +207,8 @@ class _InputCheck:
         self._check_values()
         final = self._dedup_and_link()
         self._create(final)
-        self.source.drop(self.raw)
+        for name in [self.raw, *self.temporary]:
+            self.source.drop(name)
         return self.report
 
     def _check_files(self) -> list[tuple[str, str]]:
@@ -630,6 +633,11 @@ class _InputCheck:
         if key:
             query = self._dedup(query, key, output)
         if self.spec.name == "events" and self.has_items:
+            if query.args.get("qualify") is not None:  # deduplicated once, not again for the count of unknown items
+                self._execute_data(lambda: self.source.create(self.deduplicated, query, temporary=True))
+                self.temporary.append(self.deduplicated)
+                query = exp.select(*[_col(c) for c in output], _col(FILE), _col(ROW)).from_(
+                    exp.to_table(self.deduplicated, quoted=True))
             query = self._link_items(query, output)
         return query
 
