@@ -36,11 +36,29 @@ STAGES = {"cooccurrence": WORK["co-occurrence recommender (fit + top-10)"][0],
           "content": WORK["content similarity (top-50 per item)"][0] + ["int_content_candidates", "rec_content"]}
 
 
+#: The defaults of the knobs bench/run.py's project leaves unset (svd_rank 64, content_neighbours 50).
+DEFAULTS = {"svd_rank": 64, "content_neighbours": 50}
+
+
+def knobs_with(knob: str, value: int) -> str:
+    """bench/run.py's knobs with `knob` set to `value`."""
+    knobs = "\n".join(line for line in KNOBS.splitlines() if not line.startswith(f"{knob} ="))
+    return f"{knobs}\n{knob} = {value}"
+
+
+def effective(knob: str, value: int) -> frozenset:
+    """The settings a project with `knob = value` runs with, defaults included: equal ones give equal results."""
+    settings = dict(DEFAULTS)
+    for line in knobs_with(knob, value).splitlines():
+        name, _, setting = line.partition(" = ")
+        settings[name.strip()] = setting.strip()
+    return frozenset((name, str(setting)) for name, setting in settings.items())
+
+
 def child(world: str, knob: str, value: int) -> dict:
     import sqlrec
     with tempfile.TemporaryDirectory() as tmp:
-        knobs = "\n".join(line for line in KNOBS.splitlines() if not line.startswith(f"{knob} ="))
-        project = write_full_project(Path(tmp), Path(world), f"{knobs}\n{knob} = {value}")
+        project = write_full_project(Path(tmp), Path(world), knobs_with(knob, value))
         config = project / "sqlrec.toml"
         config.write_text(config.read_text() + '\n[evaluate]\nmodels = ["cooccurrence", "svd", "content", "final"]\n'
                                                'split = "time"\ntest_days = 14\nk = [10]\n')
@@ -64,13 +82,16 @@ def main() -> None:
     world = world_for(args.scale, args.data)
     lines = [f"### Knobs at {args.scale} events: `sqlrec evaluate`, time split (last 14 days held out)", "",
              "| knob | value | model | its NDCG@10 | its stages' seconds | final list NDCG@10 |", "|---|---|---|---|---|---|"]
-    results = []
+    results, by_project = [], {}
     for knob, value, model in SETTINGS:
-        done = subprocess.run([sys.executable, str(BENCH), "--child", str(world), knob, str(value)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{knob} = {value} failed:\n{done.stderr[-2000:]}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        project = effective(knob, value)
+        if project not in by_project:  # a setting equal to the base project's (e.g. 50 neighbours) runs once
+            done = subprocess.run([sys.executable, str(BENCH), "--child", str(world), knob, str(value)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"{knob} = {value} failed:\n{done.stderr[-2000:]}")
+            by_project[project] = json.loads(done.stdout.strip().splitlines()[-1])
+        result = by_project[project]
         seconds = sum(result["stages_s"].get(stage, 0.0) for stage in STAGES[model])
         results.append({"knob": knob, "value": value, "model": model, **result, "model_stages_s": seconds})
         lines.append(f"| `{knob}` | {value} | {model} | {result['ndcg'][model]:.4f} | {seconds:.2f} | "

@@ -29,8 +29,14 @@ alternating, `--repeat` times, and reports medians:
   eval_recommenders user: sqlrec.metrics.score_lists (the SQL `sqlrec evaluate` runs) and Recommenders'
                     python_evaluation, on the same lists
 
-It prints a table of each piece of work, sqlrec's seconds (the sum of the stages doing that work), each peer's, and
-sqlrec / the fastest peer, and writes it to --out as run-<scale>.json and run-<scale>.md. A peer that fails (SAR's
+Then, once each (unless --no-accuracy), bench/accuracy.py scores every model the rows compare on one time split of
+the world (sqlrec's, last 14 days held out): NDCG@10 of sqlrec's co-occurrence, SVD, EASE, content and final list,
+of SAR, implicit's cosine and ALS (its small grid tuned on a validation split carved from the training events) and
+a scikit-learn content recommender. Each row then says which is more accurate, and claims "faster" only at equal
+or better accuracy; otherwise it states the trade-off.
+
+It prints a table of each piece of work, sqlrec's seconds (the sum of the stages doing that work), each peer's,
+sqlrec / the fastest peer and the accuracies, and writes it to --out as run-<scale>.json and run-<scale>.md. A peer that fails (SAR's
 dense item x item matrix does not fit at 100k items) is reported with its error, not left out.
 
 The peers are optional extras of the benchmark, not of sqlrec:
@@ -88,6 +94,15 @@ WORK = {
 }
 KINDS = ("sqlrec", "scipy_cooc", "sar", "implicit_cosine", "implicit_als", "svds", "sklearn_content", "eval_sqlrec",
          "eval_recommenders")
+#: work -> (sqlrec's models, the peers) whose NDCG@10 (bench/accuracy.py, one time split) stands beside the timing;
+#: the first model is the one the row times, and the verdict is its (EASE is shown beside SVD, untimed here)
+ACCURACY = {
+    "co-occurrence recommender (fit + top-10)": (["cooccurrence"], ["implicit_cosine", "sar"]),
+    "latent-factor recommender (fit + top-10)": (["svd", "ease"], ["implicit_als"]),
+    "content similarity (top-50 per item)": (["content"], ["sklearn_content"]),
+    "whole pipeline against SAR fit + recommend alone": (["final"], ["sar"]),
+}
+ACCURACY_KINDS = ("sqlrec", "sar", "implicit_cosine", "implicit_als", "sklearn_content")
 
 
 # -- children: each measures one thing in a fresh process -------------------------------------------------------
@@ -240,9 +255,9 @@ def child_eval_recommenders(world: Path) -> dict:
     return {"seconds": time.perf_counter() - started, "values": values}
 
 
-def run_child(kind: str, world: Path) -> dict:
+def run_child(kind: str, world: Path, flag: str = "--child") -> dict:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(BENCH), "--child", kind, str(world)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(BENCH), flag, kind, str(world)], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return {"failed": f"{last[:300]} (exit {done.returncode}, after {time.perf_counter() - started:.0f} s)"}
@@ -262,8 +277,11 @@ def world_for(scale: str, data: Path) -> Path:
     return world
 
 
-def summarise(runs: dict[str, list[dict]]) -> dict:
-    """Medians of each measurement, and a row per piece of work: sqlrec / the fastest peer."""
+def summarise(runs: dict[str, list[dict]], accuracy: dict[str, dict] | None = None) -> dict:
+    """Medians of each measurement, and a row per piece of work: sqlrec / the fastest peer, and beside it the
+    NDCG@10 of sqlrec's models and of the peers on one time split, and which is more accurate."""
+    accuracy = accuracy or {}
+    ndcg_of = {name: value for result in accuracy.values() for name, value in result.get("ndcg", {}).items()}
     def median(kind: str, key: str = "seconds"):
         ok = [r for r in runs.get(kind, []) if "failed" not in r]
         return statistics.median(r[key] for r in ok) if ok else None
@@ -287,12 +305,27 @@ def summarise(runs: dict[str, list[dict]]) -> dict:
         done = {p: s for p, s in peer_s.items() if s is not None}
         fastest = min(done, key=done.get) if done else None
         ratio = seconds / done[fastest] if fastest and seconds is not None else None
-        rows.append({"work": work, "sqlrec_stages": our_parts, "sqlrec_s": seconds, "peers_s": peer_s,
-                     "fastest_peer": fastest, "sqlrec_over_fastest": ratio})
+        row = {"work": work, "sqlrec_stages": our_parts, "sqlrec_s": seconds, "peers_s": peer_s,
+               "fastest_peer": fastest, "sqlrec_over_fastest": ratio}
+        if work in ACCURACY:
+            models, accuracy_peers = ACCURACY[work]
+            ours = {m: ndcg_of[m] for m in models if m in ndcg_of}
+            theirs = {p: ndcg_of[p] for p in accuracy_peers if p in ndcg_of}
+            row["ndcg_at_10"] = {"sqlrec": ours, "peers": theirs}
+            if models[0] in ours and theirs:  # the verdict is the timed model's (the first); others shown beside
+                best_ours, best_theirs = ours[models[0]], max(theirs.values())
+                row["more_accurate"] = "sqlrec" if best_ours > best_theirs else \
+                    max(theirs, key=theirs.get) if best_theirs > best_ours else "equal"
+                row["claim"] = ("faster at equal or better accuracy" if row["more_accurate"] in ("sqlrec", "equal")
+                                and ratio is not None and ratio < 1 else
+                                "a trade-off: " + ("faster, less accurate" if ratio is not None and ratio < 1 else
+                                                   "slower, more accurate" if row["more_accurate"] == "sqlrec"
+                                                   else "slower and less accurate"))
+        rows.append(row)
     evaluated = [runs[kind][0].get("values") for kind in ("eval_sqlrec", "eval_recommenders") if runs.get(kind)]
     if len(evaluated) == 2 and None not in evaluated:  # the same metrics, or the timing compares different work
         assert all(abs(evaluated[0][m] - evaluated[1][m]) < 1e-9 for m in evaluated[0]), evaluated
-    return {"work": rows, "measured": measured, "stages_s": stages}
+    return {"work": rows, "measured": measured, "stages_s": stages, "accuracy": accuracy}
 
 
 def earlier_runs(path: Path) -> dict[str, list[dict]]:
@@ -315,11 +348,16 @@ def markdown(scale: str, summary: dict, repeat: int) -> str:
         return "failed" if x is None else f"{x:.2f} s"
     lines = [f"### {scale} events ({SCALES[scale]['users']:,} users, {SCALES[scale]['items']:,} items), "
              f"medians of {repeat}", "",
-             "| work | sqlrec | peers | sqlrec / fastest peer |", "|---|---|---|---|"]
+             "| work | sqlrec | peers | sqlrec / fastest peer | NDCG@10 sqlrec | NDCG@10 peers | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for row in summary["work"]:
         peers = ", ".join(f"{p} {s(v)}" for p, v in row["peers_s"].items())
         ratio = "-" if row["sqlrec_over_fastest"] is None else f"{row['sqlrec_over_fastest']:.2f}x"
-        lines.append(f"| {row['work']} | {s(row['sqlrec_s'])} | {peers} | {ratio} |")
+        accuracy = row.get("ndcg_at_10", {})
+        ours = ", ".join(f"{m} {v:.4f}" for m, v in accuracy.get("sqlrec", {}).items()) or "-"
+        theirs = ", ".join(f"{p} {v:.4f}" for p, v in accuracy.get("peers", {}).items()) or "-"
+        lines.append(f"| {row['work']} | {s(row['sqlrec_s'])} | {peers} | {ratio} | {ours} | {theirs} | "
+                     f"{row.get('claim', '-')} |")
     lines += ["", "| process | median s | peak RSS MB | note |", "|---|---|---|---|"]
     for kind, m in summary["measured"].items():
         lines.append(f"| {kind} | {s(m['seconds'])} | {m['peak_rss_mb'] or '-'} | {m['failed'] or ''} |")
@@ -338,12 +376,18 @@ def main() -> None:
         result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return
+    if len(sys.argv) == 4 and sys.argv[1] == "--accuracy-child":
+        import accuracy
+        print(json.dumps(getattr(accuracy, f"accuracy_{sys.argv[2]}")(Path(sys.argv[3]), KNOBS)))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", choices=list(SCALES), required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
     parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
     parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="measure only these")
+    parser.add_argument("--no-accuracy", action="store_true",
+                        help="leave out the NDCG@10 of each model on a time split (bench/accuracy.py)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the last report's measurements of the kinds not measured now")
     args = parser.parse_args()
@@ -358,7 +402,13 @@ def main() -> None:
             runs[kind].append(result)
             shown = result.get("failed") or f"{result['seconds']:.2f} s, {result['peak_rss_mb']:,} MB"
             print(f"[{round_ + 1}/{args.repeat}] {kind}: {shown}", flush=True)
-    summary = summarise(runs)
+    accuracy = {} if args.no_accuracy else {kind: run_child(kind, world, "--accuracy-child")
+                                             for kind in ACCURACY_KINDS if kind in args.only}
+    for kind, result in accuracy.items():
+        print(f"accuracy {kind}: {result.get('failed') or result['ndcg']}", flush=True)
+    if args.merge and report_path.is_file():
+        accuracy = {**json.loads(report_path.read_text()).get("accuracy", {}), **accuracy}
+    summary = summarise(runs, accuracy)
     report = {"scale": args.scale, **SCALES[args.scale], "repeat": args.repeat, "knobs": KNOBS,
               "memory_limit": MEMORY_LIMIT, "runs": runs,
               "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")

@@ -45,6 +45,13 @@ def test_the_documented_benchmark_lines_run_on_the_smoke_scale(tmp_path):
     whole = next(row for row in run["work"] if row["work"].startswith("whole pipeline"))
     assert whole["sqlrec_s"] == sorted(r["seconds"] for r in run["runs"]["sqlrec"])[1]  # the median of 3
     assert (tmp_path / "run-smoke.md").read_text() in results["bench/run.py"]
+    # the accuracy beside the timings: sqlrec's models always, each peer's NDCG or its error
+    ours = run["accuracy"]["sqlrec"]["ndcg"]
+    assert set(ours) >= {"cooccurrence", "svd", "content", "final"} and all(0 < v <= 1 for v in ours.values())
+    for kind in ("sar", "implicit_cosine", "implicit_als", "sklearn_content"):
+        assert "ndcg" in run["accuracy"][kind] or run["accuracy"][kind]["failed"], run["accuracy"][kind]
+    cooccurrence = next(row for row in run["work"] if row["work"].startswith("co-occurrence recommender"))
+    assert cooccurrence["ndcg_at_10"]["sqlrec"] == {"cooccurrence": ours["cooccurrence"]}
     knobs = json.loads((tmp_path / "knobs-smoke.json").read_text())
     assert {(k["knob"], k["value"]) for k in knobs} >= {("cooccurrence_neighbours", 0), ("svd_rank", 64)}
     assert all(0 < k["ndcg"][k["model"]] <= 1 for k in knobs), knobs

@@ -353,6 +353,47 @@ def test_content_similarity_from_blocks_keeps_ties_at_the_cut_whole_for_sql_to_b
         (0, 2, 1.0), (1, 3, 1.0), (1, 5, 1.0), (2, 0, 1.0), (3, 1, 1.0), (3, 5, 1.0), (5, 1, 1.0), (5, 3, 1.0)]
 
 
+def test_content_similarity_multiplies_sparse_vectors_when_blas_would_mostly_multiply_zeros(monkeypatch):
+    """Titles over a large vocabulary (5 words of 3,000 per item, as in Online Retail) take the sparse product; a
+    small shop vocabulary takes BLAS. Both give the same neighbours, similarities equal to the grid (2^-40)."""
+    from sqlrec.stages import content
+    rng = np.random.default_rng(3)
+    n_items, words = 600, 3_000
+    items = np.repeat(np.arange(n_items), 5)
+    tokens = pa.table({"item_id": items, "token": [f"w{t}" for t in rng.integers(0, words, items.size)],
+                       "weight": rng.uniform(0.1, 1.0, items.size)})
+    tokens = pa.table(duckdb.sql("SELECT item_id, token, sum(weight) AS weight FROM tokens GROUP BY ALL").arrow()
+                      .read_all())
+    index = pa.table({"item_id": np.arange(n_items), "item_ix": pa.array(range(n_items), pa.int32())})
+    import sqlrec.factor_models as factor_models
+    chosen = []
+    original = factor_models.top_factor_candidates
+
+    def recording(user_factors, *args, **kwargs):
+        chosen.append("dense" if isinstance(user_factors, np.ndarray) else "sparse")
+        return original(user_factors, *args, **kwargs)
+    monkeypatch.setattr(factor_models, "top_factor_candidates", recording)
+    tables = {"int_item_tokens": tokens, "int_item_index": index}
+    by_sparse = content.int_content_similarity_candidates(tables, {"content_neighbours": 10}).to_pylist()
+    monkeypatch.setattr(content, "DENSE_OVER_SPARSE", 10**12)  # BLAS whatever the work
+    by_blas = content.int_content_similarity_candidates(tables, {"content_neighbours": 10}).to_pylist()
+    assert chosen == ["sparse", "dense"]
+    key = lambda r: (r["item_ix"], r["other_item_ix"])  # noqa: E731
+    assert len(by_sparse) > 2_000 and sorted(map(key, by_sparse)) == sorted(map(key, by_blas))
+    blas = {key(r): r["similarity"] for r in by_blas}
+    assert max(abs(r["similarity"] - blas[key(r)]) for r in by_sparse) <= 2.0 ** -40
+    monkeypatch.undo()
+    shop = pa.table({"item_id": np.repeat(np.arange(n_items), 3),  # category, brand, tier: 3 of 40 tokens
+                     "token": [f"t{t}" for t in rng.integers(0, 40, 3 * n_items)],
+                     "weight": np.ones(3 * n_items)})
+    shop = pa.table(duckdb.sql("SELECT item_id, token, sum(weight) AS weight FROM shop GROUP BY ALL").arrow()
+                    .read_all())
+    monkeypatch.setattr(factor_models, "top_factor_candidates", recording)
+    content.int_content_similarity_candidates({"int_item_tokens": shop, "int_item_index": index},
+                                              {"content_neighbours": 10})
+    assert chosen[-1] == "dense"
+
+
 def test_content_similarity_from_blocks_reads_inputs_in_several_chunks_alike():
     # each Arrow chunk encodes its own dictionary of tokens; the codes must still name the same token
     from sqlrec.stages.content import int_content_similarity_candidates

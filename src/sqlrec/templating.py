@@ -1,4 +1,5 @@
-"""Render stage templates to SQL text. Pure: no file is opened here except templates by the Jinja loader.
+"""Render stage templates to SQL text. Pure: no file is opened here but templates (and their compiled code, kept
+by template_cache).
 
 Fail-closed: every `{{ ... }}` passes through `_finalize`, which lets through only SQL produced by a filter
 (`|ident`, `|lit`), a context function (`ref`, `source`, `this`), a macro, or a plain number. A raw string, a
@@ -25,8 +26,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from sqlglot import exp
 
+from . import template_cache
 from .config import DEFAULT_BLEND, blend_source_names
 from .errors import TemplateError
+from .resources import builtin_dir
 
 DIALECT = "duckdb"  # stages are written in DuckDB SQL; other engines get a transpiled copy
 INPUT_PREFIX = "src_"  # engine relation name of an input: source('events') -> "src_events"
@@ -206,10 +209,17 @@ def make_environment(macro_files: Mapping[str, Path], loader: jinja2.BaseLoader 
     return env
 
 
+def _is_builtin(path: Path) -> bool:
+    """A built-in macro file (macros/x.sql) or stage (sql/<layer>/x.sql)."""
+    return path.parent == builtin_dir("macros") or path.parent.parent == builtin_dir("sql")
+
+
 def _compile_file(env, path: Path, what: str) -> jinja2.Template:
     source = path.read_text(encoding="utf-8")
     try:
-        code = env.compile(source, name=path.name, filename=str(path))
+        code = template_cache.compiled(source, path.name, str(path),
+                                       lambda: env.compile(source, name=path.name, filename=str(path)),
+                                       on_disk=_is_builtin(path))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"{what} ({path}), line {exc.lineno}: template syntax error: {exc.message}",

@@ -1,0 +1,78 @@
+"""Compiled templates are kept between runs, and a cache that is stale, corrupt or unwritable never changes a result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CHECKOUT
+from sqlrec import template_cache
+from sqlrec.templating import RenderContext, make_environment, render_stage
+
+STAGE = CHECKOUT / "sql" / "features" / "int_user_profile.sql"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQLREC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(template_cache, "_memory", {})
+    return tmp_path / "cache" / "templates"
+
+
+def _counting_compile(env, source, name, calls):
+    def compile_():
+        calls.append(name)
+        return env.compile(source, name=name, filename=name)
+    return compile_
+
+
+def test_a_template_is_compiled_once_then_read_back_from_disk(cache):
+    env, calls = make_environment({}), []
+    first = template_cache.compiled("SELECT {{ 1 }}", "a.sql", "a.sql", _counting_compile(env, "SELECT {{ 1 }}",
+                                                                                         "a.sql", calls))
+    template_cache._memory.clear()  # as a new process would start
+    again = template_cache.compiled("SELECT {{ 1 }}", "a.sql", "a.sql", _counting_compile(env, "SELECT {{ 1 }}",
+                                                                                         "a.sql", calls))
+    assert calls == ["a.sql"] and len(list(cache.glob("*.bin"))) == 1
+    assert again.co_code == first.co_code and again is not first
+    changed = template_cache.compiled("SELECT {{ 2 }}", "a.sql", "a.sql", _counting_compile(env, "SELECT {{ 2 }}",
+                                                                                           "a.sql", calls))
+    assert calls == ["a.sql", "a.sql"] and changed.co_consts != first.co_consts  # a changed text compiles again
+
+
+def test_a_corrupt_or_unwritable_cache_only_costs_the_compile(cache):
+    env, calls = make_environment({}), []
+    template_cache.compiled("SELECT 1", "b.sql", "b.sql", _counting_compile(env, "SELECT 1", "b.sql", calls))
+    [stored] = cache.glob("*.bin")
+    stored.write_bytes(b"\x00not marshal data")
+    template_cache._memory.clear()
+    template_cache.compiled("SELECT 1", "b.sql", "b.sql", _counting_compile(env, "SELECT 1", "b.sql", calls))
+    assert calls == ["b.sql", "b.sql"]
+    for entry in cache.iterdir():
+        entry.unlink()
+    cache.chmod(0o500)  # read-only: nothing can be written
+    try:
+        template_cache._memory.clear()
+        template_cache.compiled("SELECT 2", "c.sql", "c.sql", _counting_compile(env, "SELECT 2", "c.sql", calls))
+        assert calls[-1] == "c.sql" and (os.geteuid() == 0 or not list(cache.iterdir()))
+    finally:
+        cache.chmod(0o700)
+
+
+def test_a_stage_renders_the_same_from_the_cache_in_a_new_process(tmp_path):
+    """Two fresh processes render a built-in stage: the second reads the first's compiled code, same SQL."""
+    script = ("import sys\nfrom pathlib import Path\nfrom sqlrec.templating import RenderContext, make_environment, "
+              "render_stage\n"
+              "ctx = RenderContext(stage='int_user_profile', relations=lambda name: name, inputs=frozenset({'events'}),"
+              " vars={})\n"
+              f"print(render_stage(make_environment({{}}), Path({str(STAGE)!r}), ctx))\n")
+    env = {**os.environ, "SQLREC_CACHE_DIR": str(tmp_path / "cache")}
+    first, second = (subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                    check=True).stdout for _ in range(2))
+    assert first == second and "FROM" in first
+    assert len(list((tmp_path / "cache" / "templates").glob("*.bin"))) == 1
+    ctx = RenderContext(stage="int_user_profile", relations=lambda name: name, inputs=frozenset({"events"}), vars={})
+    assert render_stage(make_environment({}), STAGE, ctx) + "\n" == first
