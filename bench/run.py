@@ -343,14 +343,16 @@ def earlier_runs(path: Path) -> dict[str, list[dict]]:
     return runs
 
 
-def markdown(scale: str, summary: dict, repeat: int) -> str:
-    def s(x):
-        return "failed" if x is None else f"{x:.2f} s"
-    lines = [f"### {scale} events ({SCALES[scale]['users']:,} users, {SCALES[scale]['items']:,} items), "
-             f"medians of {repeat}", "",
-             "| work | sqlrec | peers | sqlrec / fastest peer | NDCG@10 sqlrec | NDCG@10 peers | verdict |",
+def _seconds(x: float | None) -> str:
+    return "failed" if x is None else f"{x:.2f} s"
+
+
+def render(report: dict) -> str:
+    """The work table of a report (run-<scale>.json): docs/performance.md shows it as written (tests/test_docs.py)."""
+    s = _seconds
+    lines = ["| work | sqlrec | peers | sqlrec / fastest peer | NDCG@10 sqlrec | NDCG@10 peers | verdict |",
              "|---|---|---|---|---|---|---|"]
-    for row in summary["work"]:
+    for row in report["work"]:
         peers = ", ".join(f"{p} {s(v)}" for p, v in row["peers_s"].items())
         ratio = "-" if row["sqlrec_over_fastest"] is None else f"{row['sqlrec_over_fastest']:.2f}x"
         accuracy = row.get("ndcg_at_10", {})
@@ -358,6 +360,13 @@ def markdown(scale: str, summary: dict, repeat: int) -> str:
         theirs = ", ".join(f"{p} {v:.4f}" for p, v in accuracy.get("peers", {}).items()) or "-"
         lines.append(f"| {row['work']} | {s(row['sqlrec_s'])} | {peers} | {ratio} | {ours} | {theirs} | "
                      f"{row.get('claim', '-')} |")
+    return "\n".join(lines)
+
+
+def markdown(scale: str, summary: dict, repeat: int) -> str:
+    s = _seconds
+    lines = [f"### {scale} events ({SCALES[scale]['users']:,} users, {SCALES[scale]['items']:,} items), "
+             f"medians of {repeat}", "", render(summary)]
     lines += ["", "| process | median s | peak RSS MB | note |", "|---|---|---|---|"]
     for kind, m in summary["measured"].items():
         lines.append(f"| {kind} | {s(m['seconds'])} | {m['peak_rss_mb'] or '-'} | {m['failed'] or ''} |")
