@@ -71,11 +71,16 @@ def dataset() -> Path:
     return Path(os.environ.get("SQLREC_ML100K") or default)
 
 
-def write_project(folder: Path, data: Path) -> None:
-    split = data / "derived" / "ms_benchmark_split_seed42.csv.gz"
-    (folder / "sqlrec.toml").write_text(f"""
+def benchmark_split(data: Path) -> Path:
+    """Recommenders' MovieLens 100K benchmark split (seed 42): userID, itemID, rating, timestamp, split."""
+    return data / "derived" / "ms_benchmark_split_seed42.csv.gz"
+
+
+def training_events(data: Path) -> str:
+    """The [inputs.events] of a project reading the benchmark split's training rows."""
+    return f"""
 [inputs.events]
-path = {json.dumps(str(split))}
+path = {json.dumps(str(benchmark_split(data)))}
 format = "csv"
 filter = "split = 'train'"
 ts_format = "epoch_s"
@@ -85,6 +90,11 @@ user_id = "userID"
 item_id = "itemID"
 ts = "timestamp"
 weight = "rating"
+"""
+
+
+def write_project(folder: Path, data: Path) -> None:
+    (folder / "sqlrec.toml").write_text(training_events(data) + f"""
 
 [inputs.items]
 path = {json.dumps(str(data / "u.item"))}

@@ -31,24 +31,10 @@ PUBLISH = "-- columns: user_id, item_id, rank\nSELECT user_id, item_id, rank FRO
 
 
 def movielens(folder: Path) -> tuple[Path, object]:
-    split = SHARED / "ml-100k" / "derived" / "ms_benchmark_split_seed42.csv.gz"
-    (folder / "sqlrec.toml").write_text(f"""
-[inputs.events]
-path = "{split}"
-format = "csv"
-filter = "split = 'train'"
-ts_format = "epoch_s"
-weight_range = [1, 5]
-[inputs.events.columns]
-user_id = "userID"
-item_id = "itemID"
-ts = "timestamp"
-weight = "rating"
-[output]
-keep_runs = 1
-""")
+    from ml100k import benchmark_split, dataset, training_events
+    (folder / "sqlrec.toml").write_text(training_events(dataset()) + "[output]\nkeep_runs = 1\n")
     test = duckdb.sql("SELECT userID AS user_id, itemID AS item_id FROM read_csv($p) WHERE split = 'test'",
-                      params={"p": str(split)}).fetch_arrow_table()
+                      params={"p": str(benchmark_split(dataset()))}).fetch_arrow_table()
     return folder, test
 
 
@@ -74,8 +60,13 @@ def online_retail(folder: Path) -> tuple[Path, object]:
     return folder, test
 
 
-DATASETS = {"MovieLens 100K (benchmark split)": (movielens, "ml-100k"),
-            "UCI Online Retail (last 30 days held out)": (online_retail, "online-retail")}
+def _movielens_folder() -> Path:
+    from ml100k import dataset
+    return dataset()  # ../shared/datasets/ml-100k, or $SQLREC_ML100K
+
+
+DATASETS = {"MovieLens 100K (benchmark split)": (movielens, _movielens_folder),
+            "UCI Online Retail (last 30 days held out)": (online_retail, lambda: SHARED / "online-retail")}
 
 
 def measure() -> list[dict]:
@@ -83,8 +74,8 @@ def measure() -> list[dict]:
     from sqlrec.metrics import score_lists
     rows = []
     for name, (build, needs) in DATASETS.items():
-        if not (SHARED / needs).is_dir():
-            sys.exit(f"{SHARED / needs} not found: this measurement reads the real datasets from ../shared")
+        if not needs().is_dir():
+            sys.exit(f"{needs()} not found: this measurement reads the real datasets from ../shared")
         with tempfile.TemporaryDirectory() as tmp:
             folder, test = build(Path(tmp))
             (folder / "sql" / "publish").mkdir(parents=True)
