@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from conftest import CHECKOUT
 from sqlrec import template_cache
+from sqlrec.resources import builtin_dir
 from sqlrec.templating import RenderContext, make_environment, render_stage
 
-STAGE = CHECKOUT / "sql" / "features" / "int_user_profile.sql"
+STAGE = builtin_dir("sql") / "features" / "int_user_profile.sql"  # the installed package's, as a run reads it
 
 
 @pytest.fixture
