@@ -76,8 +76,8 @@ def _lists_table(users: np.ndarray, items: np.ndarray):
                      "rank": rank[keep]})
 
 
-def _matrix(train_path: Path, test_path: Path | None = None):
-    """The summed training weights as a users x items CSR matrix, its user and item ids, the test users' rows."""
+def _matrix(train_path: Path):
+    """The summed training weights as a users x items CSR matrix, and its user and item ids."""
     import scipy.sparse as sp
     pairs = duckdb.sql(f"SELECT user_id, item_id, sum({WEIGHTS}) AS w FROM read_parquet($p) GROUP BY ALL",
                        params={"p": str(train_path)}).fetchnumpy()

@@ -123,17 +123,11 @@ combined AS (  -- a history item may contribute through several sources
     FROM shared
     GROUP BY user_id, item_id, kind, contributor
 ),
-kth AS (  -- each row's explain_top-th largest share: only the shares at or above it are ranked (as top_k does),
-          -- a grouped max instead of sorting every contributor of every row
-    SELECT user_id, item_id, list_min(max(share, {{ var('explain_top', 3) | int }})) AS kth_share
-    FROM combined GROUP BY user_id, item_id
-),
-ranked AS (
+ranked AS (  -- the titles are joined after the cut, to the kept rows only
     SELECT c.*,
            row_number() OVER (PARTITION BY c.user_id, c.item_id ORDER BY c.share DESC, c.kind, c.contributor)
                AS position
     FROM combined AS c
-    JOIN kth AS k ON k.user_id = c.user_id AND k.item_id = c.item_id AND c.share >= k.kth_share
     QUALIFY position <= {{ var('explain_top', 3) | int }}
 )
 SELECT r.user_id, r.item_id, r.source, r.kind, r.contributor, a.title, r.share, r.position

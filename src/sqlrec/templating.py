@@ -12,6 +12,7 @@ SELECT 'it''s' AS "my col"
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import traceback
@@ -209,9 +210,15 @@ def make_environment(macro_files: Mapping[str, Path], loader: jinja2.BaseLoader 
     return env
 
 
+@functools.cache
+def _builtin_dirs() -> tuple[Path, Path]:
+    return builtin_dir("macros"), builtin_dir("sql")
+
+
 def _is_builtin(path: Path) -> bool:
     """A built-in macro file (macros/x.sql) or stage (sql/<layer>/x.sql)."""
-    return path.parent == builtin_dir("macros") or path.parent.parent == builtin_dir("sql")
+    macros, stages = _builtin_dirs()
+    return path.parent == macros or path.parent.parent == stages
 
 
 def _compile_file(env, path: Path, what: str) -> jinja2.Template:
