@@ -6,7 +6,7 @@ For each setting below, `sqlrec evaluate` (time split, last 14 days held out) of
 scale's world, in a fresh process, other knobs as in bench/run.py:
 
   cooccurrence_neighbours   0 (exact), 100, 50, 20, 10      the co-occurrence model's NDCG, its stages' seconds
-  cooccurrence_max_history  0 (all), 100, 50, 20           the same
+  cooccurrence_max_history  0 (all), 200, 100, 50, 20      the same
   svd_rank                  16, 32, 64, 128                 the SVD model's NDCG, its stages' seconds
   content_neighbours        100, 50, 20                     the content model's NDCG, its stages' seconds
 
@@ -23,12 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from readme_figures import save_figures
 from run import KNOBS, SCALES, WORK, world_for
 from scale import write_full_project
 
 BENCH = Path(__file__).resolve()
+PAGE = BENCH.parents[1] / "docs" / "performance.md"
 SETTINGS = [("cooccurrence_neighbours", v, "cooccurrence") for v in (0, 100, 50, 20, 10)] + \
-           [("cooccurrence_max_history", v, "cooccurrence") for v in (0, 100, 50, 20)] + \
+           [("cooccurrence_max_history", v, "cooccurrence") for v in (0, 200, 100, 50, 20)] + \
            [("svd_rank", v, "svd") for v in (16, 32, 64, 128)] + \
            [("content_neighbours", v, "content") for v in (100, 50, 20)]
 STAGES = {"cooccurrence": WORK["co-occurrence recommender (fit + top-10)"][0],
@@ -36,14 +38,14 @@ STAGES = {"cooccurrence": WORK["co-occurrence recommender (fit + top-10)"][0],
           "content": WORK["content similarity (top-50 per item)"][0] + ["int_content_candidates", "rec_content"]}
 
 
-#: The defaults of the knobs bench/run.py's project leaves unset (svd_rank 64, content_neighbours 50).
-DEFAULTS = {"svd_rank": 64, "content_neighbours": 50}
+#: The defaults of the knobs bench/run.py's project leaves unset.
+DEFAULTS = {"svd_rank": 64, "content_neighbours": 50, "cooccurrence_neighbours": 50, "cooccurrence_max_history": 200}
 
 
 def knobs_with(knob: str, value: int) -> str:
     """bench/run.py's knobs with `knob` set to `value`."""
-    knobs = "\n".join(line for line in KNOBS.splitlines() if not line.startswith(f"{knob} ="))
-    return f"{knobs}\n{knob} = {value}"
+    knobs = [line for line in KNOBS.splitlines() if line and not line.startswith(f"{knob} =")]
+    return "\n".join([*knobs, f"{knob} = {value}"])
 
 
 def effective(knob: str, value: int) -> frozenset:
@@ -80,8 +82,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
     args = parser.parse_args()
     world = world_for(args.scale, args.data)
-    lines = [f"### Knobs at {args.scale} events: `sqlrec evaluate`, time split (last 14 days held out)", "",
-             "| knob | value | model | its NDCG@10 | its stages' seconds | final list NDCG@10 |", "|---|---|---|---|---|---|"]
     results, by_project = [], {}
     for knob, value, model in SETTINGS:
         project = effective(knob, value)
@@ -94,13 +94,25 @@ def main() -> None:
         result = by_project[project]
         seconds = sum(result["stages_s"].get(stage, 0.0) for stage in STAGES[model])
         results.append({"knob": knob, "value": value, "model": model, **result, "model_stages_s": seconds})
-        lines.append(f"| `{knob}` | {value} | {model} | {result['ndcg'][model]:.4f} | {seconds:.2f} | "
-                     f"{result['ndcg']['final']:.4f} |")
-        print(lines[-1], flush=True)
+        print(render(results[-1:]).splitlines()[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"knobs-{args.scale}.json").write_text(json.dumps(results, indent=2))
-    (args.out / f"knobs-{args.scale}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    table = render(results)
+    (args.out / f"knobs-{args.scale}.md").write_text(f"### Knobs at {args.scale} events: `sqlrec evaluate`, time "
+                                                     f"split (last 14 days held out)\n\n{table}\n")
+    if args.out == BENCH.parent / "results" and args.scale == "1M":  # the figures docs/performance.md shows
+        save_figures(results, args.out / "knobs-1M.json", PAGE, "knobs-1M", table)
+    else:
+        (args.out / f"knobs-{args.scale}.json").write_text(json.dumps(results, indent=2))
+    print(table)
+
+
+def render(rows: list[dict]) -> str:
+    """The knobs table (docs/performance.md's block knobs-1M; tests/test_docs.py checks it against the results)."""
+    lines = ["| knob | value | model | its NDCG@10 | its stages' seconds | final list NDCG@10 |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{r['knob']}` | {r['value']} | {r['model']} | {r['ndcg'][r['model']]:.4f} | "
+              f"{r['model_stages_s']:.2f} | {r['ndcg']['final']:.4f} |" for r in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

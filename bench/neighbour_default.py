@@ -1,4 +1,5 @@
-"""What the default `cooccurrence_neighbours = 50` costs against exact SAR (`= 0`), on the real datasets.
+"""What the co-occurrence defaults (`cooccurrence_neighbours = 50`, `cooccurrence_max_history = 200`) cost against
+exact SAR (both 0), on the real datasets.
 
     python bench/neighbour_default.py            # writes bench/results/neighbour_default.json, rewrites the docs' table
 
@@ -26,7 +27,9 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 SHARED = CHECKOUT.parent / "shared" / "datasets"
 RESULTS = CHECKOUT / "bench" / "results" / "neighbour_default.json"
 PAGE = CHECKOUT / "docs" / "recommenders.md"
-SETTINGS = {"default (50 neighbours)": 50, "exact SAR (0)": 0}
+SETTINGS = {"default (50 neighbours, 200-item histories)": {"cooccurrence_neighbours": 50,
+                                                             "cooccurrence_max_history": 200},
+            "exact SAR (both 0)": {"cooccurrence_neighbours": 0, "cooccurrence_max_history": 0}}
 PUBLISH = "-- columns: user_id, item_id, rank\nSELECT user_id, item_id, rank FROM {{ ref('rec_cooccurrence') }}\n"
 
 
@@ -80,9 +83,9 @@ def measure() -> list[dict]:
             folder, test = build(Path(tmp))
             (folder / "sql" / "publish").mkdir(parents=True)
             (folder / "sql" / "publish" / "cooccurrence_top10.sql").write_text(PUBLISH)
-            for setting, neighbours in SETTINGS.items():
+            for setting, knobs in SETTINGS.items():
                 started = time.perf_counter()
-                result = sqlrec.run(folder, vars={"cooccurrence_neighbours": neighbours, "k": 10}, progress=False)
+                result = sqlrec.run(folder, vars={**knobs, "k": 10}, progress=False)
                 seconds = time.perf_counter() - started
                 summary = score_lists(result.table("cooccurrence_top10"), test, k=10).summary
                 rows.append({"dataset": name, "setting": setting, "seconds": round(seconds, 2),

@@ -66,7 +66,8 @@ def write_project(root: Path, world: Path) -> None:
     (root / "sqlrec.toml").write_text(
         '[inputs.events]\npath = "events/*.parquet"\n'
         f'[inputs.items]\npath = "{world / "items.parquet"}"\n[inputs.users]\npath = "{world / "users.parquet"}"\n'
-        '[output]\npath = "out"\nkeep_runs = 2\n[engine]\nprogress = false\n')
+        '[output]\npath = "out"\nkeep_runs = 2\n[engine]\nprogress = false\n'
+        '[vars]\ncooccurrence_max_history = 0\n')  # whole histories: what incremental refresh needs
 
 
 def timed_run(root: Path) -> tuple[float, dict, sqlrec.RunResult]:

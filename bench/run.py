@@ -1,6 +1,7 @@
 """The benchmark suite: sqlrec against the tools a retail data team would otherwise use, in one run on the same data.
 
     python bench/run.py --scale 1M|5M|20M|smoke [--repeat 3] [--data DIR] [--out bench/results] [--only NAME ...]
+    python bench/run.py --growth    # docs/performance.md's per-stage growth table, from the 1M, 5M and 20M results
 
 Generates the synthetic retail world of the scale once (cached under --data, default $TMPDIR/sqlrec-bench/<scale>):
 
@@ -17,7 +18,8 @@ alternating, `--repeat` times, and reports medians:
                     co-occurrence, content, SVD, blend, rules, re-rank, explanations, publish): the whole run, and
                     every stage on its own from the run's manifest
   scipy_cooc        X^T X of the binary user x item CSR matrix (built before the clock), with each user's history
-                    capped at 100 items as sqlrec's is (cooccurrence_max_history), so that both count the same pairs
+                    capped at 200 items as sqlrec's is by default (cooccurrence_max_history), so that both count the
+                    same pairs
   sar               Microsoft Recommenders SAR (jaccard, 30-day half-life): fit + recommend_k_items(10, seen
                     removed) for every user, in batches of users so that its dense score matrix fits in memory
   implicit_cosine   implicit CosineRecommender(K=50): fit + recommend(N=10) for every user
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -69,9 +72,10 @@ SCALES = {"1M": dict(users=50_000, items=5_000, events=1_000_000),
           "5M": dict(users=250_000, items=25_000, events=5_000_000),
           "20M": dict(users=1_000_000, items=100_000, events=20_000_000),
           "smoke": dict(users=2_000, items=300, events=30_000)}
-#: The knobs of the measured project beyond the defaults: neighbour pruning and a history cap (README, "Performance").
-NEIGHBOURS, MAX_HISTORY = 50, 100
-KNOBS = f"cooccurrence_neighbours = {NEIGHBOURS}\ncooccurrence_max_history = {MAX_HISTORY}"
+#: the defaults a user gets (cooccurrence_neighbours = 50, cooccurrence_max_history = 200): no knob is set here, so
+#: that the suite measures what `sqlrec init` gives; the peers' neighbours and history cap match them
+NEIGHBOURS, MAX_HISTORY = 50, 200
+KNOBS = ""
 #: DuckDB's memory limit in the measured runs: with the Python stages' arrays beside it, the run stays under 16 GiB.
 MEMORY_LIMIT = "10GB"
 K, RANK = 10, 64
@@ -363,6 +367,33 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
+GROWTH_SCALES, GROWTH_ROWS = ("1M", "5M", "20M"), 14
+
+
+def growth(reports: dict[str, dict]) -> str:
+    """How each stage's seconds grow from 1M to 5M to 20M events (docs/performance.md's block `growth`, from
+    bench/results/run-<scale>.json). Events, users and items all grow 5x then 4x, so an exponent of 1 is linear
+    growth and 2 is growth with users x items (or items x items)."""
+    stages = reports["20M"]["stages_s"]
+    largest = sorted(stages, key=lambda name: -stages[name])[:GROWTH_ROWS]
+
+    def exponents(values: list[float]) -> str:
+        steps = [math.log(b / a) / math.log(f) if a > 0 and b > 0 else float("nan")
+                 for a, b, f in ((values[0], values[1], 5), (values[1], values[2], 4))]
+        return " | ".join(f"{e:.2f}" for e in steps)
+
+    lines = ["| stage | 1M s | 5M s | 20M s | exponent 1M to 5M | exponent 5M to 20M |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name in largest:
+        values = [reports[scale]["stages_s"].get(name, 0.0) for scale in GROWTH_SCALES]
+        lines.append(f"| `{name}` | " + " | ".join(f"{v:.2f}" for v in values) + f" | {exponents(values)} |")
+    whole = [reports[scale]["measured"]["sqlrec"]["seconds"] for scale in GROWTH_SCALES]
+    lines.append("| **whole run** | " + " | ".join(f"{v:.1f}" for v in whole) + f" | {exponents(whole)} |")
+    peak = [reports[scale]["measured"]["sqlrec"]["peak_rss_mb"] for scale in GROWTH_SCALES]
+    lines.append("| peak RSS (MB) | " + " | ".join(f"{v:,}" for v in peak) + f" | {exponents(peak)} |")
+    return "\n".join(lines)
+
+
 def markdown(scale: str, summary: dict, repeat: int) -> str:
     s = _seconds
     lines = [f"### {scale} events ({SCALES[scale]['users']:,} users, {SCALES[scale]['items']:,} items), "
@@ -390,16 +421,28 @@ def main() -> None:
         print(json.dumps(getattr(accuracy, f"accuracy_{sys.argv[2]}")(Path(sys.argv[3]), KNOBS)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=list(SCALES), required=True)
+    parser.add_argument("--scale", choices=list(SCALES), help="required, except with --growth")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
     parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
     parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="measure only these")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="leave out the NDCG@10 of each model on a time split (bench/accuracy.py)")
+    parser.add_argument("--growth", action="store_true",
+                        help="only rewrite docs/performance.md's per-stage growth table from the 1M, 5M and 20M "
+                             "results")
     parser.add_argument("--merge", action="store_true",
                         help="keep the last report's measurements of the kinds not measured now")
     args = parser.parse_args()
+    if not args.growth and not args.scale:
+        parser.error("--scale is required")
+    if args.growth:
+        from readme_figures import replace_block
+        page = BENCH.parents[1] / "docs" / "performance.md"
+        table = growth({scale: json.loads((args.out / f"run-{scale}.json").read_text()) for scale in GROWTH_SCALES})
+        page.write_text(replace_block(page.read_text(), "growth", table))
+        print(table)
+        return
     world = world_for(args.scale, args.data)
     report_path = args.out / f"run-{args.scale}.json"
     kept = earlier_runs(report_path) if args.merge and report_path.is_file() else {}

@@ -100,9 +100,11 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: not item.path.name.startswith(SPARK_MODULES))  # stable: modules keep their order
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark():
-    """A local Spark session for one test module (the Spark test modules skip themselves without Java)."""
+    """One local Spark session for every Spark test module of the worker (the scheduler runs them all on one
+    worker: tests/conftest.py), so that the JVM starts and warms up once (about 40 s of a first run); the Spark test
+    modules skip themselves without Java."""
     from sqlrec.config import EngineSpec
     from sqlrec.engines.spark import start_session
     session, _started = start_session(EngineSpec(name="spark", threads=2))

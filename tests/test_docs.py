@@ -62,6 +62,48 @@ def test_the_site_builds_in_strict_mode_and_fails_on_a_broken_link(tmp_path):
     assert broken.returncode != 0 and "no-such-page.md" in broken.stdout + broken.stderr
 
 
+def test_the_growth_table_is_the_three_scales_results():
+    import json
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+    reports = {scale: json.loads((ROOT / "bench" / "results" / f"run-{scale}.json").read_text())
+               for scale in run.GROWTH_SCALES}
+    text = (ROOT / "docs" / "performance.md").read_text()
+    shown = re.search(r"<!-- figures:growth -->(.*?)<!-- /figures:growth -->", text, re.S).group(1).strip()
+    assert shown == run.growth(reports), "docs/performance.md is stale: run python bench/run.py --growth"
+
+
+def test_mkdocs_serve_serves_the_site_as_the_readme_says(tmp_path):
+    """The README's `mkdocs serve`, for real: the live server answers with the built pages until it is stopped."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "mkdocs", "serve", "-f", str(ROOT / "mkdocs.yml"),
+                               "-a", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/evaluation/", timeout=5) as answer:
+                    page = (answer.status, answer.read().decode())
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, f"mkdocs serve did not answer: {server.poll()}"
+        assert page[0] == 200 and "<title>" in page[1] and "Evaluation" in page[1]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
 def test_the_reference_page_is_up_to_date():
     assert REFERENCE.read_text() == docs.reference(), "docs/reference.md is stale: run python -m sqlrec.docs"
 
@@ -124,7 +166,8 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one(readme):
 @pytest.mark.parametrize("script, block, page", [("readers", "readers", "readers.md"),
                                                  ("memory_limit", "memory-limit", "readers.md"),
                                                  ("neighbour_default", "neighbour-default", "recommenders.md"),
-                                                 ("run", "run-1M", "performance.md")])
+                                                 ("run", "run-1M", "performance.md"),
+                                                 ("knobs", "knobs-1M", "performance.md")])
 def test_the_measured_tables_of_the_docs_are_the_benchmarks_results(script, block, page):
     """The docs show what bench/<script>.py last measured (bench/results/<script>.json), not figures typed by hand:
     rerunning the script rewrites both."""

@@ -121,6 +121,38 @@ def test_top_factor_candidates_over_many_items_equal_a_full_sort(positive_only, 
     np.testing.assert_allclose(scores, dense[rows, cols], atol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 10, 40])
+def test_scoring_by_descending_norm_skips_most_items_and_finds_the_full_sort_s_candidates(k, monkeypatch):
+    # factors whose norms decay, as an SVD's do: popular items have long vectors. Items of one norm tie in order,
+    # and some scores tie exactly at the k-th (integer factors)
+    import sqlrec.factor_models as factor_models
+    rng = np.random.default_rng(k)
+    n_users, n_items = 300, 9_000
+    items = rng.integers(-3, 4, (n_items, 8)).astype(float) * rng.zipf(1.5, n_items).clip(1, 50)[:, None]
+    items[:500] = items[500:1_000]  # equal norms and equal scores
+    users = rng.integers(-3, 4, (n_users, 8)).astype(float)
+    users[0] = 0.0  # every score 0: every unseen item ties
+    mask = rng.random((n_users, n_items)) < 0.01
+    mask[1, :8_990] = True  # 10 unseen items
+    seen = sp.csr_matrix(mask.astype(float))
+    scored = []
+    bound = factor_models.k_th_lower_bound
+    monkeypatch.setattr(factor_models, "k_th_lower_bound", lambda s, kk: scored.append(s.size) or bound(s, kk))
+    rows, cols, scores = top_factor_candidates(users, items, seen, k, threads=2)
+    dense = np.where(mask, -np.inf, users @ items.T)
+    kth = -np.sort(-dense, axis=1)[:, k - 1]
+    expected = set(zip(*np.nonzero((dense >= kth[:, None]) & np.isfinite(dense))))
+    assert len(expected) >= n_users * k
+    assert set(zip(rows.tolist(), cols.tolist())) == expected
+    np.testing.assert_allclose(scores, dense[rows, cols], rtol=1e-12)
+    assert np.all(np.diff(rows) >= 0)  # by user
+    assert sum(scored) < 0.5 * n_users * n_items, "the norm bound pruned too little"
+    scored.clear()
+    unpruned = top_factor_candidates(users, items, seen, k, threads=2, by_norm=False)
+    assert sum(scored) == n_users * n_items
+    assert all(np.array_equal(a, b) for a, b in zip((rows, cols), unpruned[:2]))
+
+
 def test_a_failing_block_cancels_the_blocks_not_yet_started():
     # as Ctrl-C does: a stopped run must not first finish every block of the stage
     from sqlrec.neighbour_scoring import map_blocks

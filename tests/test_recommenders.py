@@ -37,6 +37,7 @@ def test_cooccurrence_equals_sar_on_the_movielens_benchmark(tmp_path, scoring):
 [vars]
 neighbour_scoring = "{scoring}"
 cooccurrence_neighbours = 0  # exact SAR: no pruning
+cooccurrence_max_history = 0  # and every user's whole history
 [inputs.events]
 path = "{split}"
 format = "csv"
@@ -162,6 +163,21 @@ def test_cooccurrence_stages_equal_numpy(make_project, similarity, scoring):
         # Ties broken by the smaller item id; near-equal floats are compared after rounding to 1e-9.
         expected = [i for _, i in sorted(candidates, key=lambda x: (round(x[0], 9), x[1]))][:5]
         assert got.get(user, []) == expected, user
+
+
+def test_histories_are_capped_at_200_items_by_default(make_project):
+    # a user with 230 items keeps the 200 of highest affinity; the others keep all of theirs (at most 25)
+    rows = _random_events(5) + [(99, 1000 + i, float(1 + i % 5), START + timedelta(days=i % 90, seconds=i))
+                                for i in range(230)]
+    project = _oracle_project(make_project, rows, "cap")
+    result = sqlrec.run(project.root, progress=False)
+    users, items, affinity, _ = _numpy_model(rows)
+    kept_rows = result.table("out_int_user_affinity").to_pylist()
+    per_user = Counter(r["user_id"] for r in kept_rows)
+    assert per_user[99] == 200
+    for k, user in enumerate(users):
+        kept = sorted((r["affinity"] for r in kept_rows if r["user_id"] == user), reverse=True)
+        assert kept == pytest.approx(sorted(affinity[k][affinity[k] > 0], reverse=True)[:200])
 
 
 def test_half_life_and_history_cap(make_project):

@@ -31,11 +31,14 @@ def _write_files(world: Path, folder: Path, parts: dict[str, str]) -> None:
 
 
 def _project(world: Path, root: Path, extra: str = "") -> Path:
+    """A project reading events/*.parquet, with every user's whole history (cooccurrence_max_history = 0, which
+    incremental refresh needs) and `extra` [vars] lines."""
     root.mkdir(parents=True, exist_ok=True)
+    variables = "[vars]\ncooccurrence_max_history = 0\n" + extra.removeprefix("[vars]\n")
     (root / "sqlrec.toml").write_text(
         '[inputs.events]\npath = "events/*.parquet"\n'
         f'[inputs.items]\npath = "{world / "items.parquet"}"\n[inputs.users]\npath = "{world / "users.parquet"}"\n'
-        f'[output]\npath = "out"\n[engine]\nprogress = false\n{extra}')
+        f'[output]\npath = "out"\n[engine]\nprogress = false\n{variables}')
     return root
 
 
@@ -148,6 +151,7 @@ def test_the_threshold_drops_counts_as_sar_does(world, tmp_path):
     ("half_life", "stages, vars, input settings or the sqlrec version changed"),
     ("duplicates", "duplicates are merged across files"),
     ("max_history", "cooccurrence_max_history caps each user's history"),
+    ("default_max_history", "200 items by default; set it to 0"),
     ("nothing_new", "no new events files"),
 ])
 def test_what_breaks_the_sums_runs_in_full_and_says_why(world, tmp_path, change, reason):
@@ -158,14 +162,17 @@ def test_what_breaks_the_sums_runs_in_full_and_says_why(world, tmp_path, change,
     if change == "rewrite":
         _write_files(world, root / "events", {"a.parquet": "ts < TIMESTAMPTZ '2026-04-01'", **NEW})
     elif change == "half_life":
-        (root / "sqlrec.toml").write_text(config + "[vars]\ncooccurrence_half_life_days = 10\n")
+        (root / "sqlrec.toml").write_text(config + "cooccurrence_half_life_days = 10\n")
         _write_files(world, root / "events", NEW)
     elif change == "duplicates":
         (root / "sqlrec.toml").write_text(config.replace('path = "events/*.parquet"\n',
                                                          'path = "events/*.parquet"\nduplicates = "first"\n'))
         _write_files(world, root / "events", NEW)
     elif change == "max_history":
-        (root / "sqlrec.toml").write_text(config + "[vars]\ncooccurrence_max_history = 5\n")
+        (root / "sqlrec.toml").write_text(config.replace("cooccurrence_max_history = 0", "cooccurrence_max_history = 5"))
+        _write_files(world, root / "events", NEW)
+    elif change == "default_max_history":  # the default caps histories: refreshes rebuild, and say how not to
+        (root / "sqlrec.toml").write_text(config.replace("cooccurrence_max_history = 0\n", ""))
         _write_files(world, root / "events", NEW)
     notes = []
     result = sqlrec.run(root, progress=False, report=notes.append)

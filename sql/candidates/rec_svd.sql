@@ -3,8 +3,9 @@
 -- (int_svd_user_factors); items the user already had are removed; the k best per user, ties broken by the
 -- smaller item id. Knobs: vars.svd_rank (64), svd_weighting (binary), svd_oversampling (10),
 -- svd_power_iterations (7), svd_seed (42). vars.factor_scoring: "dense" (default: BLAS products a block of users at
--- a time, int_svd_candidates, ranked here) or "sql" (the dot products in SQL, most pairs skipped by exact bounds on
--- the norms: the same lists; macros/factors.sql). On Spark, "sql" keeps the scoring on the executors.
+-- a time, items by descending norm, each user stopping where no item left can reach their k-th best;
+-- int_svd_candidates, ranked here) or "sql" (the dot products in SQL, most pairs skipped by exact bounds on the
+-- norms: the same lists; macros/factors.sql). On Spark, "sql" keeps the scoring on the executors.
 -- grain: one row per (user_id, item_id)
 -- unique: user_id, item_id
 -- columns:

@@ -1,7 +1,8 @@
 -- Each user's affinity for each item they interacted with: the sum of their events' weights, each halved for every
 -- half-life between the event and the newest event (SAR's time decay: w * min(1, 0.5^((t_now - t) / half_life))).
--- vars: cooccurrence_half_life_days (30; 0 = no decay), cooccurrence_max_history (0 = every item; N keeps each
--- user's N items of highest affinity, a knob for scale).
+-- vars: cooccurrence_half_life_days (30; 0 = no decay), cooccurrence_max_history (200: each user's 200 items of
+-- highest affinity, so that a few users with thousands of items do not square the pair count; 0 = every item, as
+-- exact SAR, and what incremental refresh needs).
 -- Incremental refresh (sqlrec/refresh.py): when the events input only gained files since the last run, the
 -- affinities are the last run's, decayed from its newest event to the new one, plus the new files' events: the same
 -- sums, without reading the old events again.
@@ -46,10 +47,10 @@ affinity AS (
     SELECT user_id, item_id, sum(w) AS affinity FROM decayed GROUP BY user_id, item_id
 ),
 kept AS (
-{% if var('cooccurrence_max_history', 0) > 0 %}
+{% if var('cooccurrence_max_history', 200) > 0 %}
     SELECT user_id, item_id, affinity FROM affinity
     QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY affinity DESC, item_id)
-            <= {{ var('cooccurrence_max_history', 0) | int }}
+            <= {{ var('cooccurrence_max_history', 200) | int }}
 {% else %}
     SELECT user_id, item_id, affinity FROM affinity
 {% endif %}

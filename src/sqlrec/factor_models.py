@@ -118,11 +118,15 @@ def strongest_per_row(weights: np.ndarray, keep: int) -> tuple[np.ndarray, np.nd
 #: Scores held at once per block of rows: 2.5M doubles (20 MB, e.g. 500 users x 5,000 items), under glibc's mmap
 #: threshold (32 MB), so each thread reuses its block's memory instead of mapping and page-faulting it afresh.
 CELLS_PER_BLOCK = 2_500_000
+#: Dense factors over at least this many items are scored a chunk of items at a time by descending norm
+#: (`_pruned_block`); below it, one product per block of users costs less than bounding. The first chunk has
+#: FIRST_CHUNK items, or 64 per listed item.
+PRUNE_FROM_ITEMS, FIRST_CHUNK = 4_096, 512
 
 
 def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int, users_per_block: int | None = None,
-                          threads: int | None = None, positive_only: bool = False,
-                          grid_bits: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          threads: int | None = None, positive_only: bool = False, grid_bits: int | None = None,
+                          by_norm: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per user (row of `user_factors`), the items not in their row of `seen` whose score u . v is at or above
     their k-th highest score (k items, more on ties at the k-th). Returns (user, item, score) arrays, by user.
 
@@ -131,6 +135,9 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
     nearest multiple of 2^-grid_bits (see `round_to_grid`).
     Blocks of users run on `threads` threads (default: every available core), each product on one BLAS thread
     where threadpoolctl can set it: many small single-threaded products beat few multi-threaded ones here.
+    Dense factors over PRUNE_FROM_ITEMS items or more are scored by descending item norm, and each user stops where
+    no item left can reach their k-th best (`_pruned_block`; `by_norm=False` turns this off, e.g. for unit vectors,
+    whose norms bound nothing): the same candidates, from a small share of the products.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -138,13 +145,25 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
     if n_users == 0 or n_items == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     sparse = sp.issparse(user_factors)
-    items_t = item_factors.T.tocsr() if sparse else np.ascontiguousarray(item_factors.T)
     user_factors = user_factors.tocsr() if sparse else user_factors
     seen = seen.tocsr()
-    per_block = users_per_block or max(1, CELLS_PER_BLOCK // n_items)
+    margin = 0.5 ** grid_bits if grid_bits is not None else 0.0
+    pruned = by_norm and not sparse and n_items >= PRUNE_FROM_ITEMS
+    if pruned:
+        order, item_norms, items_t, seen = _item_order(item_factors, seen)
+        first = min(n_items, max(FIRST_CHUNK, 64 * k))
+        per_block = users_per_block or max(1, CELLS_PER_BLOCK // first)
+    else:
+        items_t = item_factors.T.tocsr() if sparse else np.ascontiguousarray(item_factors.T)
+        per_block = users_per_block or max(1, CELLS_PER_BLOCK // n_items)
 
-    def block(lo: int):
-        hi = min(n_users, lo + per_block)
+    def scored(lo: int, hi: int):
+        """(row, item, score) of the block's rows: every score that can reach its row's k-th best."""
+        if pruned:
+            rows, cols, values = _pruned_block(user_factors[lo:hi], items_t, item_norms, seen[lo:hi], k, first, margin)
+            cols = order[cols]
+            by_row = np.lexsort((cols, rows))
+            return rows[by_row], cols[by_row], values[by_row]
         scores = user_factors[lo:hi] @ items_t
         scores = scores.toarray() if sparse else scores
         mine = seen[lo:hi]
@@ -152,10 +171,14 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
         # the few scores that can reach a row's k-th best, then its k-th best among them: rounding to the grid
         # keeps the order and moves a score by at most half a step, so a margin of one step keeps every score
         # that can round up to tie with the k-th
-        floor = k_th_lower_bound(scores, k) - (0.5 ** grid_bits if grid_bits is not None else 0.0)
+        floor = k_th_lower_bound(scores, k) - margin
         at = np.flatnonzero(scores >= (np.maximum(floor, _TINY) if positive_only else floor)[:, None])
         rows, cols = np.divmod(at, n_items)  # 7x faster than a 2-d np.nonzero
-        values = scores.ravel()[at]
+        return rows, cols, scores.ravel()[at]
+
+    def block(lo: int):
+        hi = min(n_users, lo + per_block)
+        rows, cols, values = scored(lo, hi)
         if grid_bits is not None:
             round_to_grid(values, grid_bits)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=hi - lo))])
@@ -168,6 +191,62 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
     with _one_blas_thread():
         found = map_blocks(block, range(0, n_users, per_block), threads)
     return tuple(np.concatenate(parts) for parts in zip(*found))
+
+
+
+
+def _item_order(item_factors: np.ndarray, seen: sp.csr_matrix):
+    """The items by descending norm (ties by index), their norms in that order, the factors transposed in that
+    order, and `seen` with its columns renumbered to match."""
+    norms = np.linalg.norm(item_factors, axis=1)
+    order = np.argsort(-norms, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    seen = sp.csr_matrix((np.ones(seen.nnz), position[seen.indices], seen.indptr), shape=seen.shape)
+    return order, norms[order], np.ascontiguousarray(item_factors[order].T), seen
+
+
+def _pruned_block(users: np.ndarray, items_t: np.ndarray, item_norms: np.ndarray, seen: sp.csr_matrix, k: int,
+                  first: int, margin: float):
+    """One block of users scored against items by descending norm, a chunk at a time, until no item left can reach
+    a user's k-th best: an unscored item j scores at most |u| |v_j| <= |u| times the next chunk's first norm
+    (Cauchy-Schwarz). Users whose k-th best so far is above that bound stop; the others go on to the next chunk.
+    Returns every (row, item position, score) at or above the row's k-th best of the scored items minus `margin`,
+    which holds every score at or above its k-th best of all items minus `margin`."""
+    n_rows, n_items = users.shape[0], items_t.shape[1]
+    user_norms = np.linalg.norm(users, axis=1)
+    seen_row = np.repeat(np.arange(n_rows), np.diff(seen.indptr))
+    seen_col = seen.indices
+    kth = np.full(n_rows, -np.inf)  # each row's k-th best score so far: a lower bound of its final k-th best
+    active = np.arange(n_rows)
+    found_rows, found_cols, found_values = [], [], []
+    start, width = 0, first
+    while len(active) and start < n_items:
+        end = min(n_items, start + width)
+        scores = (users if len(active) == n_rows else users[active]) @ items_t[:, start:end]
+        slot = np.full(n_rows, -1)
+        slot[active] = np.arange(len(active))
+        inside = (seen_col >= start) & (seen_col < end) & (slot[seen_row] >= 0)
+        scores[slot[seen_row[inside]], seen_col[inside] - start] = -np.inf
+        floor = np.maximum(kth[active], k_th_lower_bound(scores, k)) - margin
+        at = np.flatnonzero(scores >= floor[:, None])
+        rows, cols = np.divmod(at, end - start)
+        found_rows.append(active[rows])
+        found_cols.append(cols + start)
+        found_values.append(scores.ravel()[at])
+        if end == n_items:
+            break
+        # the k-th best so far of the rows still going, from everything kept for them (which holds their k best)
+        all_rows, all_values = np.concatenate(found_rows), np.concatenate(found_values)
+        ordered = np.argsort(all_rows, kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(all_rows, minlength=n_rows))])
+        kth = kth_largest_per_row(indptr, all_values[ordered], k)
+        # rounding in the products and the norms moves a score by far less than a millionth of |u| |v|
+        reachable = user_norms[active] * item_norms[end] * (1 + 1e-6)
+        active = active[reachable >= kth[active] - margin]
+        # chunks double while users remain (fewer products for the users who stop early), within the block's cells
+        start, width = end, max(first, min(2 * width, CELLS_PER_BLOCK // max(1, len(active))))
+    return np.concatenate(found_rows), np.concatenate(found_cols), np.concatenate(found_values)
 
 
 _TINY = np.nextafter(0.0, 1.0)

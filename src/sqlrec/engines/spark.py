@@ -144,12 +144,23 @@ class SparkEngine:
 
     # -- inputs and stages --------------------------------------------------------------------------------------
 
-    def bind_parquet(self, name: str, path: Path) -> int:
-        """Make `name` a temporary view over a Parquet file or folder; return its row count."""
+    def bind_parquet(self, name: str, path: Path, rows: int | None = None) -> int:
+        """Make `name` a temporary view over a Parquet file or folder; return its row count (`rows` when the caller
+        knows it)."""
         frame = self.session.read.parquet(str(path))
         frame.createOrReplaceTempView(name)
         self.views.append(name)
-        return frame.count()
+        if rows is None:
+            rows = self._footer_rows(path)
+        return frame.count() if rows is None else rows
+
+    def _footer_rows(self, folder: Path) -> int | None:
+        """The rows of a folder Spark finished writing, summed from its Parquet footers: a Spark job less per stage
+        (0.2 s each in local mode). Only where the driver sees what the executors wrote (local masters, one
+        machine's disk) and the job committed (_SUCCESS); otherwise None, and Spark counts."""
+        if not self.master.startswith("local") or not (folder / "_SUCCESS").is_file():
+            return None
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in folder.glob("part-*.parquet"))
 
     def temp_view(self, frame, name: str) -> str:
         """Bind a DataFrame as the temporary view `name` (dropped when the engine closes); return the name."""
@@ -190,7 +201,7 @@ class SparkEngine:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         pq.write_table(table, folder / "part-0.parquet")
-        return self.bind_parquet(name, folder)
+        return self.bind_parquet(name, folder, rows=table.num_rows)
 
     def arrow(self, name: str, columns: Iterable[str] | None = None) -> pa.Table:
         """A table copied to the driver as Arrow (for Python stages), refused past spark_collect_rows rows."""

@@ -56,8 +56,9 @@ def int_content_similarity_candidates(tables, vars):
             float(n_items) ** 2 * n_tokens <= DENSE_OVER_SPARSE * float(np.dot(items_per_token, items_per_token)):
         vectors = vectors.toarray()
     itself = sp.identity(n_items, format="csr")
+    # by_norm=False: cosine vectors all have norm 1, so norms bound nothing
     rows, cols, values = top_factor_candidates(vectors, vectors, itself, keep, positive_only=True,
-                                                grid_bits=GRID_BITS)
+                                                grid_bits=GRID_BITS, by_norm=False)
     return _table(rows, cols, values)
 
 

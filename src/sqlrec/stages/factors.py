@@ -104,7 +104,8 @@ def int_ease_weights(tables, vars):
               grain="one row per (user_ix, item_ix): each user's unseen items scoring at or above their k-th best "
               "u . v (k rows, more on ties)", layer="candidates")
 def int_svd_candidates(tables, vars):
-    """SVD scores u . v for every user and item as dense BLAS products a block of users at a time; the best per user."""
+    """SVD scores u . v as dense BLAS products a block of users at a time, items by descending norm until no item
+    left can reach a user's k-th best (the same candidates as scoring every pair); the best per user."""
     from ..factor_models import top_factor_candidates
     users, user_factors = _list_matrix(tables["int_svd_user_factors"], "user_ix")
     items, item_factors = _list_matrix(tables["int_svd_item_factors"], "item_ix")
