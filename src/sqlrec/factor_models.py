@@ -193,8 +193,6 @@ def top_factor_candidates(user_factors, item_factors, seen: sp.spmatrix, k: int,
     return tuple(np.concatenate(parts) for parts in zip(*found))
 
 
-
-
 def _item_order(item_factors: np.ndarray, seen: sp.csr_matrix):
     """The items by descending norm (ties by index), their norms in that order, the factors transposed in that
     order, and `seen` with its columns renumbered to match."""
