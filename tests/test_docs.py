@@ -62,6 +62,12 @@ def test_the_site_builds_in_strict_mode_and_fails_on_a_broken_link(tmp_path):
     assert broken.returncode != 0 and "no-such-page.md" in broken.stdout + broken.stderr
 
 
+def _figures(page, block: str) -> str:
+    """The generated block `block` of a docs page (<!-- figures:name --> ... <!-- /figures:name -->)."""
+    found = re.search(rf"<!-- figures:{block} -->(.*?)<!-- /figures:{block} -->", page.read_text(), re.S)
+    return found.group(1).strip()
+
+
 def test_the_growth_table_is_the_three_scales_results():
     import json
     import sys
@@ -69,9 +75,8 @@ def test_the_growth_table_is_the_three_scales_results():
     import run
     reports = {scale: json.loads((ROOT / "bench" / "results" / f"run-{scale}.json").read_text())
                for scale in run.GROWTH_SCALES}
-    text = (ROOT / "docs" / "performance.md").read_text()
-    shown = re.search(r"<!-- figures:growth -->(.*?)<!-- /figures:growth -->", text, re.S).group(1).strip()
-    assert shown == run.growth(reports), "docs/performance.md is stale: run python bench/run.py --growth"
+    assert _figures(ROOT / "docs" / "performance.md", "growth") == run.growth(reports), \
+        "docs/performance.md is stale: run python bench/run.py --growth"
 
 
 def test_mkdocs_serve_serves_the_site_as_the_readme_says(tmp_path):
@@ -178,9 +183,8 @@ def test_the_measured_tables_of_the_docs_are_the_benchmarks_results(script, bloc
     module = importlib.import_module(script)
     results = block if block.startswith(script + "-") else script  # run-1M.json: bench/run.py at one scale
     rows = json.loads((ROOT / "bench" / "results" / f"{results}.json").read_text())
-    text = (ROOT / "docs" / page).read_text()
-    shown = re.search(rf"<!-- figures:{block} -->(.*?)<!-- /figures:{block} -->", text, re.S).group(1).strip()
-    assert shown == module.render(rows), f"docs/{page} is stale: run python bench/{script}.py"
+    assert _figures(ROOT / "docs" / page, block) == module.render(rows), \
+        f"docs/{page} is stale: run python bench/{script}.py"
 
 
 def test_the_reliability_section_counts_the_bad_input_cases(all_docs):

@@ -169,7 +169,7 @@ def test_what_breaks_the_sums_runs_in_full_and_says_why(world, tmp_path, change,
                                                          'path = "events/*.parquet"\nduplicates = "first"\n'))
         _write_files(world, root / "events", NEW)
     elif change == "max_history":
-        (root / "sqlrec.toml").write_text(config.replace("cooccurrence_max_history = 0", "cooccurrence_max_history = 5"))
+        (root / "sqlrec.toml").write_text(config.replace("max_history = 0", "max_history = 5"))
         _write_files(world, root / "events", NEW)
     elif change == "default_max_history":  # the default caps histories: refreshes rebuild, and say how not to
         (root / "sqlrec.toml").write_text(config.replace("cooccurrence_max_history = 0\n", ""))

@@ -41,10 +41,10 @@ STATE_DIR = "_state"
 STATE_FILE = "state.json"
 AFFINITY, PAIR_COUNTS = "affinity", "pair_counts"
 TABLES = {AFFINITY: "__previous_affinity", PAIR_COUNTS: "__previous_pair_counts"}  # engine tables of the state
-#: The stages whose results the state holds or depends on; each must be the built-in one.
 #: vars.cooccurrence_max_history's default (sql/features/int_user_affinity.sql): a capped history is re-ranked by
 #: every new event, so a refresh cannot add the new files' pairs to the last run's counts
 DEFAULT_MAX_HISTORY = 200
+#: The stages whose results the state holds or depends on; each must be the built-in one.
 STATEFUL = ("stg_events", "int_item_index", "int_user_index", "int_user_affinity", "int_item_pair_counts")
 
 
@@ -113,9 +113,11 @@ def _blocker(config: Config, project: Project) -> str | None:
         return f"the project has its own {own[0]} stage"
     if config.inputs["events"].duplicates != "error":
         return "events duplicates are merged across files (inputs.events.duplicates is not \"error\")"
-    if config.vars.get("cooccurrence_max_history", DEFAULT_MAX_HISTORY):
-        return ("vars.cooccurrence_max_history caps each user's history (200 items by default; set it to 0 for "
-                "refreshes that read only the new files)")
+    if "cooccurrence_max_history" not in config.vars:
+        return (f"vars.cooccurrence_max_history caps each user's history ({DEFAULT_MAX_HISTORY} items by default; "
+                "set it to 0 for refreshes that read only the new files)")
+    if config.vars["cooccurrence_max_history"]:
+        return "vars.cooccurrence_max_history caps each user's history"
     return None
 
 
