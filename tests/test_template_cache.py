@@ -76,3 +76,28 @@ def test_a_stage_renders_the_same_from_the_cache_in_a_new_process(tmp_path):
     assert len(list((tmp_path / "cache" / "templates").glob("*.bin"))) == 1
     ctx = RenderContext(stage="int_user_profile", relations=lambda name: name, inputs=frozenset({"events"}), vars={})
     assert render_stage(make_environment({}), STAGE, ctx) + "\n" == first
+
+
+# -- the lint verdicts of rendered SQL ------------------------------------------------------------------------------
+
+def test_sql_that_passed_the_lint_is_not_parsed_again_and_a_failure_is_never_remembered(cache, monkeypatch):
+    from sqlrec import sql_lint
+    from sqlrec.errors import TemplateError
+
+    monkeypatch.setattr(sql_lint, "_passed", set())
+    parsed = []
+    real_parse = sql_lint.parse_stage
+    monkeypatch.setattr(sql_lint, "parse_stage", lambda *args: parsed.append(args[1]) or real_parse(*args))
+    good, bad = "SELECT item_id FROM int_items", "SELECT item_id FROM read_parquet('/etc/x.parquet')"
+    sql_lint.lint_stage(good, "a", "a.sql", {"int_items"})
+    sql_lint._passed.clear()  # as a new process would start: the verdict is read back from disk
+    sql_lint.lint_stage(good, "a", "a.sql", {"int_items"})
+    assert parsed == ["a"] and len(list((cache.parent / "lint").iterdir())) == 1
+    for _ in range(2):  # a failing stage is parsed, and fails, every time
+        with pytest.raises(TemplateError, match="read_parquet"):
+            sql_lint.lint_stage(bad, "b", "b.sql", {"int_items"})
+    assert parsed == ["a", "b", "b"]
+    with pytest.raises(TemplateError, match="neither a CTE, a stage nor an input"):  # the relations are in the key
+        sql_lint.lint_stage(good, "a", "a.sql", {"int_other"})
+    assert len(list((cache.parent / "lint").iterdir())) == 1
+

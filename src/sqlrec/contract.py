@@ -34,8 +34,7 @@ class OutputContract:
         recorded = self.load()
         tables = dict(recorded)
         problems = []
-        for table, path in staged.items():
-            columns = parquet_columns(path)
+        for table, columns in parquet_columns(staged).items():
             if table in recorded and recorded[table] != columns and not self.update:
                 problems += [f"{table}: {change}" for change in describe_changes(recorded[table], columns)]
             tables[table] = columns
@@ -68,14 +67,15 @@ class OutputContract:
         os.replace(temporary, self.path)
 
 
-def parquet_columns(path: Path) -> list[list[str]]:
-    """[[name, DuckDB type], ...] as an analyst sees them in the snapshot."""
+def parquet_columns(files: Mapping[str, Path]) -> dict[str, list[list[str]]]:
+    """Each table's [[name, DuckDB type], ...] as an analyst sees them in the snapshot (table -> its file)."""
     con = duckdb.connect()
     try:
-        rows = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()
+        return {table: [[name, kind] for name, kind, *_ in
+                        con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()]
+                for table, path in files.items()}
     finally:
         con.close()
-    return [[name, kind] for name, kind, *_ in rows]
 
 
 def describe_changes(before: list[list[str]], after: list[list[str]]) -> list[str]:

@@ -7,15 +7,17 @@ from __future__ import annotations
 import difflib
 import heapq
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping
 
+import sqlglot
 from sqlglot import exp
 
 from .config import DEFAULT_BLEND
 from .errors import ConfigError, ProjectError
 from .project import Project, Stage
-from .templating import INPUT_PREFIX, RenderContext, make_environment, render_stage
-from .sql_lint import parse_stage
+from .templating import DIALECT, INPUT_PREFIX, RenderContext, make_environment, render_stage
+from .sql_lint import lint_stage
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,12 @@ class PlannedStage:
     stage: Stage
     deps: tuple[str, ...]  # stages this one reads
     sources: tuple[str, ...]  # inputs this one reads
-    sql: str | None = None  # rendered DuckDB SQL (SQL stages)
-    tree: exp.Expression | None = None
+    sql: str | None = None  # rendered DuckDB SQL (SQL stages), linted
+
+    @cached_property
+    def tree(self) -> exp.Expression | None:
+        """The SQL parsed, for engines that run a translation (DuckDB runs the text)."""
+        return sqlglot.parse_one(self.sql, read=DIALECT) if self.sql is not None else None
 
 
 @dataclass(frozen=True)
@@ -136,9 +142,10 @@ def build_plan(project: Project, targets: tuple[str, ...] | None = None, mode: s
             raise ConfigError(
                 f"stage {name} ({stage.path}) reads input `{missing}`, which {project.config.source} does not declare",
                 hint=f"add [inputs.{missing}] with its path, or disable the stage with [stages.{name}] enabled = false")
-        tree = parse_stage(sql, name, stage.path, known) if sql is not None else None
+        if sql is not None:
+            lint_stage(sql, name, stage.path, known)
         planned.append(PlannedStage(stage=stage, deps=deps[name], sources=tuple(ctx.sources) if ctx else (),
-                                    sql=sql, tree=tree))
+                                    sql=sql))
     published_layer = "eval_publish" if mode in EVALUATING_MODES else "publish"
     return Plan(stages=tuple(planned), published=tuple(n for n in order if project.stages[n].layer == published_layer))
 

@@ -29,12 +29,17 @@ _memory: dict[str, CodeType] = {}
 _salt: bytes | None = None
 
 
-def cache_dir() -> Path:
+def cache_root() -> Path:
+    """`$SQLREC_CACHE_DIR`, default `~/.cache/sqlrec` (or under `$XDG_CACHE_HOME`)."""
     chosen = os.environ.get("SQLREC_CACHE_DIR")
     if chosen:
-        return Path(chosen) / "templates"
+        return Path(chosen)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sqlrec" / "templates"
+    return Path(base) / "sqlrec"
+
+
+def cache_dir() -> Path:
+    return cache_root() / "templates"
 
 
 def compiled(source: str, name: str, filename: str, compile_: Callable[[], CodeType],
@@ -53,7 +58,7 @@ def compiled(source: str, name: str, filename: str, compile_: Callable[[], CodeT
     if not isinstance(code, CodeType):
         code = compile_()
         if on_disk:
-            _store(path, code)
+            store(path, marshal.dumps(code))
     _memory[key] = code
     return code
 
@@ -70,7 +75,7 @@ def _key(source: str, name: str, filename: str) -> str:
     return digest.hexdigest()
 
 
-def _store(path: Path, code: CodeType) -> None:
+def store(path: Path, data: bytes) -> None:
     """Write atomically (a reader never sees half a file); a read-only or full disk only loses the saving."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +84,7 @@ def _store(path: Path, code: CodeType) -> None:
         return
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(marshal.dumps(code))
+            handle.write(data)
         os.replace(temporary, path)
     except OSError:
         with contextlib.suppress(OSError):
