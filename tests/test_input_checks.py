@@ -13,6 +13,10 @@ from click.testing import CliRunner
 
 import sqlrec
 from sqlrec.cli import cli
+from sqlrec.config import load_config
+from sqlrec.input_checks import prepare_inputs
+from sqlrec.inputs import resolve
+from sqlrec.pipeline import open_engine
 from sqlrec.errors import ConfigError, DataError
 
 T0 = 1_770_000_000  # 2026-02-02 02:40:00 UTC, in seconds
@@ -257,6 +261,33 @@ def test_duplicate_policies(project, policy, expected):
     assert _dedup(project, policy) == sorted([expected, (2, 11, 5.0, 1.0, "b")])
     report = sqlrec.open_outputs(project.root).manifest["input_checks"]["events"]
     assert report["removed"] == {"duplicates": 2}
+
+
+@pytest.mark.parametrize("policy", ["first", "last"])
+@pytest.mark.parametrize("keys", [12, 190])  # most rows repeat a key (joined to each key's pick), or few (a window)
+def test_the_first_or_last_row_of_each_key_across_files_with_null_keys(project, policy, keys):
+    rows = [{"user_id": 1 + i % keys % 3, "item_id": 10 + i % keys // 3 % 2,
+             "note": None if i % keys % 4 == 0 else f"n{i % keys // 6}", "quantity": float(i)} for i in range(200)]
+    for name, part in (("a.parquet", rows[:120]), ("b.parquet", rows[120:])):  # read in file order: a, then b
+        _events(project, {**{c: [r[c] for r in part] for c in part[0]}, "event_type": ["purchase"] * len(part),
+                          "ts": pa.array([T0] * len(part), pa.timestamp("s", tz="UTC"))}, f"parts/{name}")
+    _set(project, f'duplicates = "{policy}"\nunique_key = ["user_id", "item_id", "note"]')
+    project.write("sqlrec.toml", project.config.read_text().replace('"data/events.parquet"', '"data/parts/*.parquet"'))
+    kept = {}
+    for row in rows:  # the reference: a NULL note is one key, as in GROUP BY
+        key = (row["user_id"], row["item_id"], row["note"])
+        if policy == "last" or key not in kept:
+            kept[key] = row
+    config = load_config(project.config)
+    inputs = resolve(config)
+    engine = open_engine(config, inputs, False)
+    try:
+        prepare_inputs(engine, inputs, config)
+        checked = engine.arrow("src_events", ["user_id", "item_id", "note", "quantity"]).to_pylist()
+    finally:
+        engine.close()
+    assert sorted(checked, key=lambda r: r["quantity"]) == sorted(kept.values(), key=lambda r: r["quantity"])
+    assert len(kept) == 12 if keys == 12 else 100 < len(kept) < 190
 
 
 def test_unique_key_of_your_own_columns(project):

@@ -456,7 +456,7 @@ class _InputCheck:
         if condition is not None:
             query = query.where(condition.copy())
         self._execute_data(lambda: self.source.create(self.raw, query, temporary=True))
-        kept = self._fetch(exp.select("count(*)").from_(exp.to_table(self.raw, quoted=True)))[0][0]
+        kept = self.raw_rows = self._fetch(exp.select("count(*)").from_(exp.to_table(self.raw, quoted=True)))[0][0]
         if condition is not None:
             self._removed("filter", self.report.rows_read - kept, f"{self.spec.key('filter')} = {spec.filter!r}")
 
@@ -629,11 +629,10 @@ class _InputCheck:
             if column not in output:
                 raise ConfigError(f"{self.config.source}: `{self.spec.key('unique_key')}` names `{column}`, which "
                                   f"{self._where()} does not have", hint=f"its columns: {', '.join(output)}")
-        query = exp.select(*[_col(c) for c in output], _col(FILE), _col(ROW)).from_(table)
-        if key:
-            query = self._dedup(query, key, output)
+        read = exp.select(*[_col(c) for c in output], _col(FILE), _col(ROW)).from_(table)
+        query = self._dedup(read, key, output) if key else read
         if self.spec.name == "events" and self.has_items:
-            if query.args.get("qualify") is not None:  # deduplicated once, not again for the count of unknown items
+            if query is not read:  # deduplicated once, not again for the count of unknown items
                 self._execute_data(lambda: self.source.create(self.deduplicated, query, temporary=True))
                 self.temporary.append(self.deduplicated)
                 query = exp.select(*[_col(c) for c in output], _col(FILE), _col(ROW)).from_(
@@ -665,6 +664,8 @@ class _InputCheck:
         order = [exp.Ordered(this=_col(FILE), desc=last), exp.Ordered(this=_col(ROW), desc=last)]
         how = f'{self.spec.key("duplicates")} = "{policy}" on ({", ".join(key)})'
         self._removed("duplicates", duplicate_rows - duplicate_groups, how)
+        if policy in ("first", "last") and 2 * duplicate_rows > self.raw_rows:
+            return self._keep_one(query, key, output, last)
         window = exp.Window(this=exp.func("row_number"), partition_by=keys, order=exp.Order(expressions=order))
         if policy in ("sum", "max"):  # measures combined over the group, other columns from its first row
             measures = set(MEASURE_COLUMNS.get(self.spec.name, ())) - set(key)
@@ -673,6 +674,25 @@ class _InputCheck:
                            quoted=True) if c in measures else _col(c)
                 for c in output + [FILE, ROW]]).from_(query.subquery("d"))
         return query.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+
+    def _keep_one(self, query: exp.Select, key: list[str], output: list[str], last: bool) -> exp.Select:
+        """The first (or last) row of each key, by file then row: the smallest (largest) (file, row) of each key,
+        joined back. Where most rows repeat a key, this is faster than numbering the rows of each key in a window,
+        which sorts them all (Online Retail's items, 99% repeats: 8x); where few do, the join costs more (its
+        events, 1%: 1.4x)."""
+        position = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n), expression=_col(c))
+                                           for n, c in (("f", FILE), ("r", ROW))])
+        picked = exp.select(*[exp.alias_(_col(c), f"__k{i}", quoted=True) for i, c in enumerate(key)],
+                            exp.alias_(exp.func("max" if last else "min", position), "__at", quoted=True)
+                            ).from_(exp.to_table(self.raw, quoted=True)).group_by(*[_col(c) for c in key])
+        at = exp.column("__at", table="p", quoted=True)
+        same = [exp.NullSafeEQ(this=exp.column(c, table="d", quoted=True),  # a NULL key is one key, as in GROUP BY
+                               expression=exp.column(f"__k{i}", table="p", quoted=True)) for i, c in enumerate(key)]
+        same += [exp.EQ(this=exp.column(c, table="d", quoted=True),
+                        expression=exp.Dot(this=at.copy(), expression=exp.to_identifier(n, quoted=True)))
+                 for n, c in (("f", FILE), ("r", ROW))]
+        return (exp.select(*[exp.column(c, table="d", quoted=True) for c in [*output, FILE, ROW]])
+                .from_(query.subquery("d")).join(picked.subquery("p"), on=exp.and_(*same)))
 
     def _link_items(self, query: exp.Select, output: list[str]) -> exp.Select:
         items = exp.to_table("src_items", quoted=True)
