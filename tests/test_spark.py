@@ -97,7 +97,8 @@ def _equal_when_sorted(duck: pa.Table, spark: pa.Table) -> bool:
     """The same rows, compared as in assert_same_rows but column at a time in Arrow: both tables sorted by every
     column, floats within TOLERANCE. False where that cannot tell (nested or decimal columns, different types, or
     floats whose last bits reorder the rows): assert_same_rows then pairs the rows one by one (seconds per 10,000)."""
-    if duck.schema.types != spark.schema.types or any(pa.types.is_nested(t) or pa.types.is_decimal(t) for t in duck.schema.types):
+    kinds = duck.schema.types
+    if kinds != spark.schema.types or any(pa.types.is_nested(t) or pa.types.is_decimal(t) for t in kinds):
         return False
     order = [(name, "ascending") for name in duck.column_names]
     duck = duck.take(pc.sort_indices(duck, sort_keys=order))

@@ -9,7 +9,6 @@ A stage is one read-only query: a SELECT (CTEs, set operations allowed) over rel
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Collection
 
@@ -19,7 +18,7 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 
 from .dialects import DIALECTS, check_portable
 from .errors import TemplateError
-from .template_cache import cache_root, store
+from .template_cache import cache_key, cache_root, store
 from .templating import DIALECT
 
 #: Table functions a stage may call. Everything else in FROM (read_parquet, glob, read_csv, ...) reads files or
@@ -53,10 +52,7 @@ def _lint_key(sql: str, known: Collection[str]) -> str:
     global _lint_salt
     if _lint_salt is None:
         _lint_salt = sqlglot.__version__.encode() + b"\0" + Path(__file__).read_bytes()
-    digest = hashlib.sha256(_lint_salt)
-    for part in (sql, *sorted(known)):
-        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    return cache_key(_lint_salt, sql, *sorted(known))
 
 
 def parse_stage(sql: str, stage: str, path: Path | str, known: Collection[str]) -> exp.Expression:

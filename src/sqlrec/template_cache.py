@@ -69,8 +69,13 @@ def _key(source: str, name: str, filename: str) -> str:
         from . import templating
         _salt = b"\0".join([jinja2.__version__.encode(), importlib.util.MAGIC_NUMBER, sys.version.encode(),
                             Path(templating.__file__).read_bytes()])
-    digest = hashlib.sha256(_salt)
-    for part in (source, name, filename):
+    return cache_key(_salt, source, name, filename)
+
+
+def cache_key(salt: bytes, *parts: str) -> str:
+    """The name of a cached entry: a hash of `salt` (what the entry's meaning depends on) and `parts`."""
+    digest = hashlib.sha256(salt)
+    for part in parts:
         digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
