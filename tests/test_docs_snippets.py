@@ -5,7 +5,8 @@
   (init, validate, ls, render, run) runs as written; every line that trains (run, evaluate, tune, experiment,
   report) and the 1M-event generate line run as written on a small demo project. The README's tour runs in
   bench/readme_figures.py (tests/test_readme_figures.py), the `--engine spark` lines in tests/test_spark_demo.py,
-  the Online Retail and MovieLens examples' commands in tests/test_real_data_commands.py.
+  the Online Retail and MovieLens examples' commands in tests/test_real_data_commands.py, docs/performance.md's
+  benchmark block (the peers' install and the bench/ lines) in tests/test_bench_lines.py.
 - Python: every block runs in a fresh process beside the demo and the walk's project; a `@python_stage` block runs
   inside a project's `sqlrec run`.
 - SQL: queries run on the demo's snapshot; a stage template (`{{ ref(...) }}`) renders and runs in a project.
