@@ -111,8 +111,7 @@ keep_runs = 1
 
 [vars]
 k = 10
-cooccurrence_neighbours = 0  # exact SAR, as the published benchmark: no pruning
-cooccurrence_max_history = 0  # and whole histories
+cooccurrence_exact = true  # exact SAR, as the published benchmark: no pruning, whole histories
 """ + TUNING)
     publish = folder / "sql" / "publish"
     publish.mkdir(parents=True)

@@ -129,3 +129,18 @@ def test_vars_k_must_be_a_whole_number_of_at_least_1_before_any_input_is_read(tm
                                           f'[experiments.e.variants.A]\n[experiments.e.variants.B]\nvars = {{ k = {value} }}\n')
     with pytest.raises(ConfigError, match=r"`experiments.e.variants.B.vars.k` must be a whole number"):
         sqlrec.validate(tmp_path)
+
+
+def test_exact_sar_is_a_boolean_and_never_beside_a_knob_that_prunes(project):
+    base = '[inputs.events]\npath = "data/events.parquet"\n'
+    message = _error(project, base + '[vars]\ncooccurrence_exact = "yes"\n')
+    assert "`vars.cooccurrence_exact` must be true or false, not string \"yes\"" in message
+    message = _error(project, base + '[vars]\ncooccurrence_exact = true\ncooccurrence_neighbours = 50\n')
+    assert "`vars.cooccurrence_exact = true` counts every neighbour" in message
+    assert "`vars.cooccurrence_neighbours = 50` prunes them" in message and str(project.config) in message
+    message = _error(project, base + '[experiments.e]\ncontrol = "A"\n[experiments.e.variants.A]\n'
+                                     '[experiments.e.variants.B]\nvars = { cooccurrence_exact = true, '
+                                     'cooccurrence_max_history = 100 }\n')
+    assert "`experiments.e.variants.B`" in message and "`vars.cooccurrence_max_history = 100` prunes them" in message
+    project.write("sqlrec.toml", base + '[vars]\ncooccurrence_exact = true\ncooccurrence_max_history = 0\n')
+    sqlrec.validate(project.root)  # the same as what it stands for: no clash

@@ -36,8 +36,7 @@ def test_cooccurrence_equals_sar_on_the_movielens_benchmark(tmp_path, scoring):
     (tmp_path / "sqlrec.toml").write_text(f"""
 [vars]
 neighbour_scoring = "{scoring}"
-cooccurrence_neighbours = 0  # exact SAR: no pruning
-cooccurrence_max_history = 0  # and every user's whole history
+cooccurrence_exact = true  # exact SAR: every neighbour and every user's whole history
 [inputs.events]
 path = "{split}"
 format = "csv"

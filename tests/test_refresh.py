@@ -189,3 +189,23 @@ def test_incremental_false_keeps_no_state(world, tmp_path):
     result = sqlrec.run(root, progress=False)
     assert not (result.run_dir / "_state").exists()
     assert "incremental = false" in result.manifest["refresh"]["reason"]
+
+
+def test_exact_sar_is_one_setting_that_keeps_incremental_refresh(world, tmp_path):
+    """`cooccurrence_exact = true` alone counts every neighbour and every whole history: the lists of both knobs set
+    to 0, refreshed from the new file only."""
+    exact = _project(world, tmp_path / "exact")
+    config = (exact / "sqlrec.toml").read_text()
+    (exact / "sqlrec.toml").write_text(config.replace("cooccurrence_max_history = 0\n", "cooccurrence_exact = true\n"))
+    _write_files(world, exact / "events", OLD)
+    sqlrec.run(exact, progress=False)
+    _write_files(world, exact / "events", NEW)
+    refreshed = sqlrec.run(exact, progress=False)
+    assert refreshed.manifest["refresh"]["incremental"], refreshed.manifest["refresh"]
+    both = _project(world, tmp_path / "both", "[vars]\ncooccurrence_neighbours = 0\n")
+    _write_files(world, both / "events", {**OLD, **NEW})
+    _assert_same(refreshed, sqlrec.run(both, progress=False))
+    pruned = _project(world, tmp_path / "pruned", "[vars]\ncooccurrence_neighbours = 3\n")  # the test can tell
+    _write_files(world, pruned / "events", {**OLD, **NEW})
+    with pytest.raises(AssertionError):
+        _assert_same(refreshed, sqlrec.run(pruned, progress=False))

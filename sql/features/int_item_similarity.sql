@@ -1,6 +1,7 @@
 -- Item-item similarity from co-occurrence, by vars.cooccurrence_similarity (jaccard; every function is in
 -- macros/similarity.sql), for every pair of different items that co-occur. vars.cooccurrence_neighbours (50) keeps
--- each item's N most similar other items, ties broken by the smaller id; 0 keeps all: exact SAR. An item's
+-- each item's N most similar other items, ties broken by the smaller id; 0 keeps all: exact SAR, which
+-- vars.cooccurrence_exact = true also gives (with whole histories: int_user_affinity). An item's
 -- similarity to itself is left out: it only ever scores items the user already has, which are never recommended.
 -- Pairs that fewer than vars.cooccurrence_threshold (1) users had are left out, as SAR zeroes them.
 -- grain: one row per (item_id, other_item_id), item_id <> other_item_id
@@ -41,9 +42,10 @@ both_directions AS MATERIALIZED (  -- each pair is stored once; similarity(j, i)
            {{ item_similarity(function, 'c_ij', 'c_jj', 'c_ii', 'n_items' | ident, damping) }}
     FROM pairs
 ),
-{% if var('cooccurrence_neighbours', 50) > 0 %}
+{% set neighbours = var('cooccurrence_neighbours', 0 if var('cooccurrence_exact', false) else 50) | int %}
+{% if neighbours > 0 %}
 kept AS (
-    {{ top_k('both_directions', 'item_ix', 'similarity', 'other_item_ix', var('cooccurrence_neighbours', 50) | int) }}
+    {{ top_k('both_directions', 'item_ix', 'similarity', 'other_item_ix', neighbours) }}
 )
 {% else %}
 kept AS (

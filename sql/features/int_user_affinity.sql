@@ -2,7 +2,7 @@
 -- half-life between the event and the newest event (SAR's time decay: w * min(1, 0.5^((t_now - t) / half_life))).
 -- vars: cooccurrence_half_life_days (30; 0 = no decay), cooccurrence_max_history (200: each user's 200 items of
 -- highest affinity, so that a few users with thousands of items do not square the pair count; 0 = every item, as
--- exact SAR, and what incremental refresh needs).
+-- exact SAR, and what incremental refresh needs; vars.cooccurrence_exact = true gives 0 here and 0 neighbours).
 -- Incremental refresh (sqlrec/refresh.py): when the events input only gained files since the last run, the
 -- affinities are the last run's, decayed from its newest event to the new one, plus the new files' events: the same
 -- sums, without reading the old events again.
@@ -47,10 +47,11 @@ affinity AS (
     SELECT user_id, item_id, sum(w) AS affinity FROM decayed GROUP BY user_id, item_id
 ),
 kept AS (
-{% if var('cooccurrence_max_history', 200) > 0 %}
+{% set max_history = var('cooccurrence_max_history', 0 if var('cooccurrence_exact', false) else 200) | int %}
+{% if max_history > 0 %}
     SELECT user_id, item_id, affinity FROM affinity
     QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY affinity DESC, item_id)
-            <= {{ var('cooccurrence_max_history', 200) | int }}
+            <= {{ max_history }}
 {% else %}
     SELECT user_id, item_id, affinity FROM affinity
 {% endif %}

@@ -81,7 +81,7 @@ def _expected_form(key: Key) -> str:
     return form
 
 
-#: The whole schema of sqlrec.toml. The README's configuration reference is checked against it.
+#: The whole schema of sqlrec.toml. docs/reference.md's configuration section is generated from it.
 SCHEMA: Mapping[str, Mapping[str, Key]] = MappingProxyType({
     "project": {
         "name": Key((str,), "sqlrec-project", "Name shown in summaries and the run manifest."),
@@ -470,6 +470,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         _check_name(name, f"vars.{name}", where)
         _check_var_value(value, f"vars.{name}", where)
         _check_whole_number_var(name, value, f"vars.{name}", where)
+    _check_exact_sar(vars_, where)
 
     if evaluation["models"] is None:
         evaluation["models"] = default_models(vars_)
@@ -597,6 +598,7 @@ def _experiment(name: str, raw: Any, evaluation: Mapping[str, Any], where: str) 
             _check_name(var_name, f"{vkey}.vars.{var_name}", where)
             _check_var_value(value, f"{vkey}.vars.{var_name}", where)
             _check_whole_number_var(var_name, value, f"{vkey}.vars.{var_name}", where)
+        _check_exact_sar(v["vars"], f"{where}: `{vkey}`")  # its own vars agree; [vars] joins them when it runs
         variants.append(Variant(name=vname, traffic=float(v["traffic"]), description=v["description"],
                                 vars=MappingProxyType(dict(v["vars"])), explore_slots=v["explore_slots"]))
     names = [v.name for v in variants]
@@ -787,6 +789,25 @@ def _check_whole_number_var(name: str, value: Any, key: str, where: str) -> None
     if least is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
         raise ConfigError(f"{where}: `{key}` must be a whole number of at least {least}, not {value!r}",
                           hint=f"e.g. {key.rsplit('.', 1)[-1]} = 10")
+
+
+#: What `vars.cooccurrence_exact = true` stands for (sql/features/int_item_similarity.sql, int_user_affinity.sql):
+#: exact SAR, with every item's neighbours and every user's whole history. The defaults keep 50 neighbours and
+#: 200-item histories, which is what keeps large shops fast.
+EXACT_SAR = {"cooccurrence_neighbours": 0, "cooccurrence_max_history": 0}
+
+
+def _check_exact_sar(vars_: Mapping[str, Any], where: str) -> None:
+    """`cooccurrence_exact` is a boolean, and no var beside it prunes what it asks to count whole."""
+    exact = vars_.get("cooccurrence_exact", False)
+    if not isinstance(exact, bool):
+        raise ConfigError(f"{where}: `vars.cooccurrence_exact` must be true or false, not {_show(exact)}",
+                          hint="cooccurrence_exact = true gives exact SAR")
+    for name in EXACT_SAR if exact else ():
+        if vars_.get(name, 0) != 0:
+            raise ConfigError(f"{where}: `vars.cooccurrence_exact = true` counts every neighbour and every user's "
+                              f"whole history, but `vars.{name} = {vars_[name]!r}` prunes them",
+                              hint=f"remove one of the two: `vars.cooccurrence_exact` for exact SAR, or `vars.{name}`")
 
 
 def _check_var_value(value: Any, key: str, where: str, nested: bool = True) -> None:

@@ -113,10 +113,11 @@ def _blocker(config: Config, project: Project) -> str | None:
         return f"the project has its own {own[0]} stage"
     if config.inputs["events"].duplicates != "error":
         return "events duplicates are merged across files (inputs.events.duplicates is not \"error\")"
-    if "cooccurrence_max_history" not in config.vars:
+    exact = config.vars.get("cooccurrence_exact", False)  # exact SAR counts whole histories
+    if "cooccurrence_max_history" not in config.vars and not exact:
         return (f"vars.cooccurrence_max_history caps each user's history ({DEFAULT_MAX_HISTORY} items by default; "
-                "set it to 0 for refreshes that read only the new files)")
-    if config.vars["cooccurrence_max_history"]:
+                "set it to 0, or cooccurrence_exact = true, for refreshes that read only the new files)")
+    if config.vars.get("cooccurrence_max_history", 0):
         return "vars.cooccurrence_max_history caps each user's history"
     return None
 

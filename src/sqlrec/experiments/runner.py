@@ -58,7 +58,7 @@ def choose_experiment(config: Config, name: str | None) -> ExperimentSpec:
     if not config.experiments:
         raise ConfigError(f"{config.source} declares no experiment",
                           hint="add [experiments.<name>] with control = \"A\" and [experiments.<name>.variants.A], "
-                               "[experiments.<name>.variants.B] (see the README's Experiments section)")
+                               "[experiments.<name>.variants.B] (see docs/evaluation.md, \"Experiments\")")
     if name is None:
         if len(config.experiments) > 1:
             raise ConfigError(f"{config.source} declares {len(config.experiments)} experiments; say which",
