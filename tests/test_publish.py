@@ -231,3 +231,31 @@ def test_reader_holding_the_snapshot_does_not_block_the_next_run(project):
     lines = out.split()
     assert lines[0] == first.run_id, err  # the open reader keeps its consistent, older snapshot
     assert int(lines[1]) == first.table("recommendations").num_rows
+
+
+class _BarAfterFirstStatement:
+    """A connection on which DuckDB draws its bar for every query after the connection's first statement, as it
+    does for any query past progress_bar_time (2 s: a large shop's snapshot copy)."""
+
+    def __init__(self, con):
+        self._con, self._statements = con, 0
+
+    def execute(self, *args, **kwargs):
+        result = self._con.execute(*args, **kwargs)
+        self._statements += 1
+        if self._statements == 1:
+            self._con.execute("SET progress_bar_time = 0")
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_a_run_prints_no_progress_bar_of_duckdb_s_own_when_not_on_a_terminal(project, capfd, monkeypatch):
+    """A scheduled run's log would fill with DuckDB's bar: every connection sqlrec opens turns it off first."""
+    connect = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: _BarAfterFirstStatement(connect(*args, **kwargs)))
+    capfd.readouterr()
+    sqlrec.run(project.root, progress=False)
+    out, err = capfd.readouterr()
+    assert "▕" not in out + err and "%" not in out + err, (out + err)[-500:]

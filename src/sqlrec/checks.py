@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from .connections import quiet_connection
 from .engines.duckdb import DuckDBEngine
 from .errors import OutputCheckError
 from .project import Stage
@@ -89,7 +89,7 @@ def check_unique_arrow(stage: Stage, table: pa.Table) -> None:
     """check_unique on an Arrow table (tables computed outside a run: experiment and tuning results)."""
     if not stage.header.unique:
         return
-    con = duckdb.connect()
+    con = quiet_connection()
     try:
         con.register("published", table)
         check_unique(lambda sql: con.execute(sql).fetchone(), exp.to_table("published"), stage)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import duckdb
 
 from .errors import OutputCheckError
+from .connections import quiet_connection
 
 CONTRACT_VERSION = 1
 
@@ -69,7 +69,7 @@ class OutputContract:
 
 def parquet_columns(files: Mapping[str, Path]) -> dict[str, list[list[str]]]:
     """Each table's [[name, DuckDB type], ...] as an analyst sees them in the snapshot (table -> its file)."""
-    con = duckdb.connect()
+    con = quiet_connection()
     try:
         return {table: [[name, kind] for name, kind, *_ in
                         con.execute("DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()]

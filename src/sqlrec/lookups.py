@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from .connections import quiet_connection
 from .errors import ConfigError
 from .layout import current_run_dir, read_manifest, table_path
 
@@ -68,7 +67,7 @@ class Lookup:
         self.run_dir = run_dir
         self.run_id = run_id
         self.tables = tables
-        self.con = duckdb.connect()
+        self.con = quiet_connection()
 
     def close(self) -> None:
         self.con.close()

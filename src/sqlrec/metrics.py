@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .connections import quiet_connection
 from .templating import ident, lit, make_environment
 from .resources import builtin_dir
 
@@ -57,7 +58,7 @@ def score_lists(recs: Any, test: Any, k: int = 10, *, train: Any = None, items: 
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     own = con is None
-    con = con or duckdb.connect()
+    con = con or quiet_connection()
     try:
         names = {"recs": recs, "test": test, "train": train, "items": items, "embeddings": embeddings,
                  "user_attributes": user_attributes}

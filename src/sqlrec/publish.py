@@ -44,6 +44,7 @@ from sqlglot import exp
 from . import interrupts
 from .checks import check_unique_arrow
 from .contract import OutputContract
+from .connections import quiet_connection
 from .disks import full_disk_hint, is_disk_full
 from .errors import LockError, StageRunError
 from .layout import CURRENT, GRACE_SECONDS, MANIFEST, RUNS, SNAPSHOT, STAGING, current_run_dir, table_path
@@ -308,7 +309,7 @@ def write_manifest(publish_dir: Path, manifest: Mapping) -> None:
 def build_snapshot(path: Path, publish_dir: Path, stages: list[Stage], manifest: Mapping) -> None:
     """A new, self-contained DuckDB file: one table per output in `sqlrec_data`, one documented view in `main`."""
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
+    con = quiet_connection(str(path))
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"CREATE SCHEMA {DATA_SCHEMA}")

@@ -54,12 +54,12 @@ class DuckDBEngine:
             self.con = duckdb.connect(str(database) if database else ":memory:", config=config)
         except duckdb.Error as exc:
             raise StageRunError(f"cannot start DuckDB: {exc}", hint="check [engine] in sqlrec.toml") from None
+        self.con.execute("SET enable_progress_bar_print = false")  # first: sqlrec draws its own (progress_line)
         folders = sorted({str(p.resolve()).rstrip("/") + "/" for p in [*allowed, temp_directory]})
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET allowed_directories = $dirs", {"dirs": folders})
         self.con.execute("SET enable_external_access = false")
-        self.con.execute("SET enable_progress_bar = true")  # tracks progress for query_progress() ...
-        self.con.execute("SET enable_progress_bar_print = false")  # ... without DuckDB printing its own bar
+        self.con.execute("SET enable_progress_bar = true")  # tracks progress for query_progress() (progress_line)
         self.con.execute("SET lock_configuration = true")
         self.show_progress = show_progress and spec.progress
 

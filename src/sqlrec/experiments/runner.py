@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..config import Config, ExperimentSpec
+from ..connections import quiet_connection
 from ..datagen.truth import Truth
 from ..errors import ConfigError
 from ..inputs import resolve
@@ -335,7 +336,7 @@ def simulate_online(load: Loader, spec: ExperimentSpec, truth: Truth, report: Ca
 
 
 def _last_event_ts(files: list[str]) -> int:
-    con = duckdb.connect()
+    con = quiet_connection()
     try:
         return int(con.execute("SELECT epoch(max(ts)) FROM read_parquet($f)", {"f": files}).fetchall()[0][0])
     finally:
