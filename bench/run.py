@@ -1,7 +1,7 @@
 """The benchmark suite: sqlrec against the tools a retail data team would otherwise use, in one run on the same data.
 
     python bench/run.py --scale 1M|5M|20M|smoke [--repeat 3] [--data DIR] [--out bench/results] [--only NAME ...]
-    python bench/run.py --growth    # docs/performance.md's per-stage growth table, from the 1M, 5M and 20M results
+    python bench/run.py --docs      # docs/performance.md's tables again, from bench/results/run-<scale>.json
 
 Generates the synthetic retail world of the scale once (cached under --data, default $TMPDIR/sqlrec-bench/<scale>):
 
@@ -369,6 +369,7 @@ def render(report: dict) -> str:
 
 
 GROWTH_SCALES, GROWTH_ROWS = ("1M", "5M", "20M"), 14
+PAGE = BENCH.parents[1] / "docs" / "performance.md"
 
 
 def growth(reports: dict[str, dict]) -> str:
@@ -422,27 +423,23 @@ def main() -> None:
         print(json.dumps(getattr(accuracy, f"accuracy_{sys.argv[2]}")(Path(sys.argv[3]), KNOBS)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", choices=list(SCALES), help="required, except with --growth")
+    parser.add_argument("--scale", choices=list(SCALES), help="required, except with --docs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sqlrec-bench")
     parser.add_argument("--out", type=Path, default=BENCH.parent / "results")
     parser.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), help="measure only these")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="leave out the NDCG@10 of each model on a time split (bench/accuracy.py)")
-    parser.add_argument("--growth", action="store_true",
-                        help="only rewrite docs/performance.md's per-stage growth table from the 1M, 5M and 20M "
-                             "results")
+    parser.add_argument("--docs", action="store_true",
+                        help="only rewrite docs/performance.md's tables (each scale's work table and the per-stage "
+                             "growth) from the results; a run into bench/results rewrites them too")
     parser.add_argument("--merge", action="store_true",
                         help="keep the last report's measurements of the kinds not measured now")
     args = parser.parse_args()
-    if not args.growth and not args.scale:
+    if not args.docs and not args.scale:
         parser.error("--scale is required")
-    if args.growth:
-        from readme_figures import replace_block
-        page = BENCH.parents[1] / "docs" / "performance.md"
-        table = growth({scale: json.loads((args.out / f"run-{scale}.json").read_text()) for scale in GROWTH_SCALES})
-        page.write_text(replace_block(page.read_text(), "growth", table))
-        print(table)
+    if args.docs:
+        print(write_docs(args.out))
         return
     world = world_for(args.scale, args.data)
     report_path = args.out / f"run-{args.scale}.json"
@@ -472,6 +469,21 @@ def main() -> None:
     table = markdown(args.scale, summary, args.repeat)
     (args.out / f"run-{args.scale}.md").write_text(table)
     print(table)
+    if args.out == BENCH.parent / "results" and args.scale in GROWTH_SCALES:  # the figures the docs show
+        write_docs(args.out)
+
+
+def write_docs(results: Path) -> str:
+    """docs/performance.md's block run-<scale> for each scale, and the growth table, from the results files
+    (tests/test_docs.py checks both against them)."""
+    from readme_figures import replace_block
+    reports = {scale: json.loads((results / f"run-{scale}.json").read_text()) for scale in GROWTH_SCALES}
+    text = PAGE.read_text()
+    for scale, report in reports.items():
+        text = replace_block(text, f"run-{scale}", render(report))
+    table = growth(reports)
+    PAGE.write_text(replace_block(text, "growth", table))
+    return table
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_the_growth_table_is_the_three_scales_results():
     reports = {scale: json.loads((ROOT / "bench" / "results" / f"run-{scale}.json").read_text())
                for scale in run.GROWTH_SCALES}
     assert _figures(ROOT / "docs" / "performance.md", "growth") == run.growth(reports), \
-        "docs/performance.md is stale: run python bench/run.py --growth"
+        "docs/performance.md is stale: run python bench/run.py --docs"
 
 
 def test_mkdocs_serve_serves_the_site_as_the_readme_says(tmp_path):
@@ -172,6 +172,8 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one(readme):
                                                  ("memory_limit", "memory-limit", "readers.md"),
                                                  ("neighbour_default", "neighbour-default", "recommenders.md"),
                                                  ("run", "run-1M", "performance.md"),
+                                                 ("run", "run-5M", "performance.md"),
+                                                 ("run", "run-20M", "performance.md"),
                                                  ("knobs", "knobs-1M", "performance.md")])
 def test_the_measured_tables_of_the_docs_are_the_benchmarks_results(script, block, page):
     """The docs show what bench/<script>.py last measured (bench/results/<script>.json), not figures typed by hand:
