@@ -355,8 +355,11 @@ def _seconds(x: float | None) -> str:
 def render(report: dict) -> str:
     """The work table of a report (run-<scale>.json): docs/performance.md shows it as written (tests/test_docs.py)."""
     s = _seconds
-    lines = ["| work | sqlrec | peers | sqlrec / fastest peer | NDCG@10 sqlrec | NDCG@10 peers | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    machine = report.get("machine", {})
+    lines = [f"Measured on {report['date']}: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB, "
+             f"DuckDB memory limit {report['memory_limit']}.", ""] if "date" in report and "cpu" in machine else []
+    lines += ["| work | sqlrec | peers | sqlrec / fastest peer | NDCG@10 sqlrec | NDCG@10 peers | verdict |",
+              "|---|---|---|---|---|---|---|"]
     for row in report["work"]:
         peers = ", ".join(f"{p} {s(v)}" for p, v in row["peers_s"].items())
         ratio = "-" if row["sqlrec_over_fastest"] is None else f"{row['sqlrec_over_fastest']:.2f}x"
@@ -463,7 +466,8 @@ def main() -> None:
               "memory_limit": MEMORY_LIMIT, "runs": runs,
               "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
                                                                        * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                          "python": platform.python_version()}, **summary}
+                          "cpu": cpu_model(), "python": platform.python_version()},
+              "date": time.strftime("%Y-%m-%d"), **summary}
     args.out.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2))
     table = markdown(args.scale, summary, args.repeat)
@@ -471,6 +475,16 @@ def main() -> None:
     print(table)
     if args.out == BENCH.parent / "results" and args.scale in GROWTH_SCALES:  # the figures the docs show
         write_docs(args.out)
+
+
+def cpu_model() -> str:
+    """The processor's name: the shared machines change kind between days, and times only compare on one kind."""
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def write_docs(results: Path) -> str:
