@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 from readme_figures import save_figures
-from run import KNOBS, SCALES, WORK, world_for
+from run import KNOBS, PAGE, SCALES, WORK, world_for
 from scale import write_full_project
 
 BENCH = Path(__file__).resolve()
-PAGE = BENCH.parents[1] / "docs" / "performance.md"
 SETTINGS = [("cooccurrence_neighbours", v, "cooccurrence") for v in (0, 100, 50, 20, 10)] + \
            [("cooccurrence_max_history", v, "cooccurrence") for v in (0, 200, 100, 50, 20)] + \
            [("svd_rank", v, "svd") for v in (16, 32, 64, 128)] + \

@@ -89,14 +89,15 @@ def test_the_documented_install_and_benchmark_lines_run_and_measure_every_peer(p
 
 
 def test_a_peer_that_is_not_installed_is_reported_with_its_error(tmp_path):
-    try:
-        import recommenders  # noqa: F401
-        pytest.skip("Recommenders is installed in the suite's own environment")  # the suite's venv never has it
-    except ImportError:
-        pass
+    # Recommenders missing whatever this environment holds: a package of that name that fails to import first
+    shadow = tmp_path / "shadow" / "recommenders"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'recommenders'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shadow.parent),
+                                                                      os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "bench/run.py", "--scale", "smoke", "--repeat", "1", "--only", "sar",
                            "--data", str(tmp_path / "data"), "--out", str(tmp_path)],
-                          cwd=CHECKOUT, capture_output=True, text=True, timeout=600)
+                          cwd=CHECKOUT, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     run = json.loads((tmp_path / "run-smoke.json").read_text())
     assert "No module named 'recommenders'" in run["runs"]["sar"][0]["failed"], run["runs"]["sar"]

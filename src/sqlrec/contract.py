@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-
-from .errors import OutputCheckError
 from .connections import quiet_connection
+from .errors import OutputCheckError
 
 CONTRACT_VERSION = 1
 
